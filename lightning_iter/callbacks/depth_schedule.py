@@ -1,0 +1,88 @@
+"""DepthSchedule: the growth transaction at stage boundaries, and depth/FLOPs logging (DESIGN.md §3).
+
+The only place that mutates a model during `fit`. The depth a model must have is a pure function of
+the global step (`strategy.n_unique_at`), so resuming at any step, mid-stage or across a boundary,
+continues exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
+
+from ..model import training_flops_per_token
+from ..model.plan import format_plan
+
+
+class DepthSchedule(L.Callback):
+    """Grows the model when the global step reaches a stage boundary; logs depth, parameters and FLOPs."""
+
+    def __init__(self) -> None:
+        self.training_flops = 0.0
+        self.tokens = 0
+
+    @staticmethod
+    def _lm(pl_module: L.LightningModule) -> Any:
+        if not hasattr(pl_module, "depth_strategy") or not hasattr(pl_module, "model"):
+            raise TypeError("DepthSchedule needs a lightning_iter LanguageModel (with .model and .depth_strategy)")
+        return pl_module
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        lm = self._lm(pl_module)
+        rank_zero_info(f"[lightning_iter] depth strategy {lm.depth_strategy.describe()}")
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        lm = self._lm(pl_module)
+        target = lm.depth_strategy.n_unique_at(trainer.global_step)
+        if lm.model.n_unique >= target:
+            return
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        while lm.model.n_unique < target:
+            lm.depth_strategy.apply(lm.model, optimizer)
+        self._after_growth(trainer, lm)
+        rank_zero_info(
+            f"[lightning_iter] step {trainer.global_step}: grew to {lm.model.n_unique} layers "
+            f"({lm.model.num_parameters():,} parameters); plan {format_plan(lm.model.plan)}"
+        )
+
+    @staticmethod
+    def _after_growth(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Re-wrap the model for DDP: it registers gradient hooks only for the parameters it saw (pytorch #12603)."""
+        strategy = trainer.strategy
+        if isinstance(strategy, DDPStrategy):
+            strategy.model = None
+            gc.collect()  # the old reducer must go, or its hooks keep firing on the old parameters
+            strategy.model = strategy._setup_model(pl_module)
+            strategy._register_ddp_hooks()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        lm = self._lm(pl_module)
+        inputs = batch[0]
+        batch_size, seq_len = inputs.shape[0], inputs.shape[1]
+        tokens = batch_size * seq_len * trainer.world_size
+        self.tokens += tokens
+        self.training_flops += tokens * training_flops_per_token(lm.model.config, lm.model.depth, seq_len)
+        lm.log_dict(
+            {
+                "depth/effective": float(lm.model.depth),
+                "depth/unique_layers": float(lm.model.n_unique),
+                "depth/unique_params": float(lm.model.num_parameters()),
+                "flops/training_cumulative": self.training_flops,
+                "tokens/cumulative": float(self.tokens),
+            },
+            on_step=True,
+            on_epoch=False,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"training_flops": self.training_flops, "tokens": self.tokens}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.training_flops = float(state_dict["training_flops"])
+        self.tokens = int(state_dict["tokens"])

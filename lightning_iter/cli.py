@@ -1,0 +1,116 @@
+"""`lightning_iter` command line: `fit`/`validate`/`test` go to LightningCLI, other commands are plain functions.
+
+A thin dispatcher (DESIGN.md §6, CLI): LightningCLI subcommands must be Trainer methods and always
+build a model and a Trainer, which commands such as `strategies` do not need.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
+
+
+def _default_precision() -> str:
+    """bf16 autocast where the accelerator supports it, full fp32 elsewhere."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _lightning_cli(argv: Sequence[str]) -> None:
+    import lightning as L
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    from .module import LanguageModel
+
+    class LightningIterCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+            parser.set_defaults({"trainer.gradient_clip_val": 1.0, "trainer.precision": _default_precision()})
+            parser.link_arguments(
+                "data", "model.vocab_size", compute_fn=lambda data: getattr(data, "vocab_size", None),
+                apply_on="instantiate",
+            )
+
+        def after_fit(self) -> None:
+            trainer = self.trainer
+            if not trainer.is_global_zero:
+                return
+            lm = self.model
+            callback = trainer.checkpoint_callback
+            ckpt = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+            print(f"\n[lightning_iter] finished at step {trainer.global_step}: {lm.model.n_unique} unique layers, "
+                  f"effective depth {lm.model.depth}, {lm.model.num_parameters():,} parameters")
+            if ckpt:
+                print(f"[lightning_iter] checkpoint: {Path(ckpt).resolve()}")
+            if trainer.logger is not None and trainer.logger.log_dir:
+                print(f"[lightning_iter] logs: {Path(trainer.logger.log_dir).resolve()}  "
+                      f"(tensorboard --logdir {Path(trainer.logger.log_dir).parent.resolve()})")
+
+    LightningIterCLI(
+        LanguageModel,
+        L.LightningDataModule,
+        subclass_mode_data=True,
+        args=list(argv),
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
+
+
+def _strategies(argv: Sequence[str]) -> None:
+    """List the registered depth strategies (built-in and installed plugins)."""
+    from jsonargparse import ArgumentParser
+
+    ArgumentParser(prog="lightning_iter strategies", description=_strategies.__doc__).parse_args(list(argv))
+    from .depth import list_strategies, strategy_class
+
+    for name in list_strategies():
+        cls = strategy_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name:12s} {cls.__module__}.{cls.__qualname__}  {doc}")
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {"strategies": _strategies}
+
+USAGE = """usage: lightning_iter <command> [options]
+
+commands:
+  fit         train a model (LightningCLI): lightning_iter fit --config configs/quickstart.yaml
+  validate    held-out loss of a checkpoint: lightning_iter validate --config ... --ckpt_path ...
+  test        LightningCLI test loop
+  strategies  list the registered depth strategies
+
+`lightning_iter <command> --help` shows a command's options.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lightning_iter` console script; returns the exit status."""
+    from .errors import LightningIterError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = args[0], args[1:]
+    try:
+        if command in LIGHTNING_COMMANDS:
+            _lightning_cli([command, *rest])
+        elif command in COMMANDS:
+            COMMANDS[command](rest)
+        else:
+            known = ", ".join([*LIGHTNING_COMMANDS, *COMMANDS])
+            print(f"lightning_iter: error: unknown command {command!r}; known commands: {known}", file=sys.stderr)
+            return 2
+    except LightningIterError as err:
+        print(f"lightning_iter: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Depth strategies: static ones fix the plan at build time, staged ones (grow operators) grow on a schedule."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..model.config import ModelConfig
+from ..model.plan import Plan, identity_plan
+from ..model.transformer import Transformer
+from .schedule import prop_alpha, stage_boundaries
+from .transaction import grow_layers
+
+
+def _positive_int(field: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"depth.{field}={value!r} is not allowed: it must be an integer >= {minimum}")
+    return value
+
+
+class DepthStrategy(ABC):
+    """Decides the layer plan over training. Subclasses are registered with `@register_strategy(name)`."""
+
+    strategy_name: str = "?"
+
+    def setup(self, config: ModelConfig) -> None:
+        """Resolve defaults that depend on the model (e.g. the target depth) and validate them."""
+
+    @abstractmethod
+    def initial_layers(self) -> tuple[int, Plan]:
+        """Unique-layer count and plan of the model at step 0."""
+
+    def growth_steps(self) -> list[int]:
+        """Global steps at which the model grows by one stage (none for static strategies)."""
+        return []
+
+    def n_unique_at(self, step: int) -> int:
+        """Unique layers the model has while training optimizer step `step` (a pure function of the step)."""
+        return self.initial_layers()[0]
+
+    def apply(self, model: Transformer, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Perform one growth step; static strategies have none."""
+        raise ConfigError(f"depth strategy {self.strategy_name!r} is static: it does not grow models")
+
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments, so that `get_strategy(**spec())` rebuilds this strategy."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.strategy_name, **self.params()}
+
+    def describe(self) -> str:
+        n, plan = self.initial_layers()
+        return f"{self.strategy_name}: {n} unique layers, effective depth {len(plan)}"
+
+
+class StaticStrategy(DepthStrategy):
+    """A strategy whose plan never changes during training (baseline, loops)."""
+
+
+class GrowOperator(DepthStrategy):
+    """Staged growth by `block_size` layers per stage under the PROP-α schedule (seed 004 §3.1, App. A).
+
+    Subclasses implement `select(depth) -> (sources, insert_at)`: which existing layers to copy, in
+    order, and where the copies are inserted.
+    """
+
+    def __init__(
+        self,
+        block_size: int,
+        horizon: int,
+        initial_depth: int | None = None,
+        target_depth: int | None = None,
+        alpha: float = 1.0,
+    ) -> None:
+        self.block_size = _positive_int("block_size", block_size)
+        self.horizon = _positive_int("horizon", horizon, minimum=0)
+        self.initial_depth = block_size if initial_depth is None else _positive_int("initial_depth", initial_depth)
+        self.target_depth = None if target_depth is None else _positive_int("target_depth", target_depth)
+        self.alpha = float(alpha)
+        if self.target_depth is not None:
+            self._validate()
+
+    def setup(self, config: ModelConfig) -> None:
+        if self.target_depth is None:
+            self.target_depth = config.n_layers
+        self._validate()
+
+    def _validate(self) -> None:
+        b, start, end = self.block_size, self.initial_depth, self.target_depth
+        if start > end:
+            raise ConfigError(
+                f"depth.initial_depth={start} is above the target depth {end}: growth only adds layers "
+                f"(allowed initial depths: {self._allowed_initial_depths(end)})"
+            )
+        if (end - start) % b:
+            raise ConfigError(
+                f"depth.block_size={b} cannot reach the target depth {end} from depth.initial_depth={start}: "
+                f"the difference {end - start} must be a multiple of the block size"
+            )
+        self._check_depth(start)
+        stages = prop_alpha(self.n_stages, self.horizon, self.alpha)
+        if min(stages) < 1:
+            raise ConfigError(
+                f"depth.horizon={self.horizon} is too short for {self.n_stages} stages under PROP-{self.alpha:g}: "
+                f"stage steps would be {stages}; every stage needs at least one step"
+            )
+
+    def _allowed_initial_depths(self, end: int) -> str:
+        return ", ".join(str(d) for d in range(end % self.block_size or self.block_size, end + 1, self.block_size))
+
+    def _check_depth(self, depth: int) -> None:
+        """Raise ConfigError if this operator cannot grow a model of `depth` layers."""
+        if depth < self.block_size:
+            raise ConfigError(
+                f"depth.initial_depth={depth} is smaller than depth.block_size={self.block_size}: "
+                "a growth step copies block_size existing layers"
+            )
+
+    @property
+    def n_stages(self) -> int:
+        assert self.target_depth is not None, "call setup(config) first"
+        return (self.target_depth - self.initial_depth) // self.block_size + 1
+
+    def stage_steps(self) -> list[int]:
+        """Training steps of each stage under PROP-α (Σ = horizon)."""
+        return prop_alpha(self.n_stages, self.horizon, self.alpha)
+
+    def growth_steps(self) -> list[int]:
+        return stage_boundaries(self.stage_steps())
+
+    def initial_layers(self) -> tuple[int, Plan]:
+        return self.initial_depth, identity_plan(self.initial_depth)
+
+    def n_unique_at(self, step: int) -> int:
+        grown = sum(1 for boundary in self.growth_steps() if boundary <= step)
+        return self.initial_depth + grown * self.block_size
+
+    @abstractmethod
+    def select(self, depth: int) -> tuple[list[int], int]:
+        """Which existing layers to copy (in order) and the index at which the copies are inserted."""
+
+    def apply(self, model: Transformer, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """One growth step on the model and, when given, its optimizer state."""
+        sources, insert_at = self.select(model.n_unique)
+        grow_layers(model, sources, insert_at, optimizer)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "block_size": self.block_size,
+            "horizon": self.horizon,
+            "initial_depth": self.initial_depth,
+            "target_depth": self.target_depth,
+            "alpha": self.alpha,
+        }
+
+    def describe(self) -> str:
+        return (
+            f"{self.strategy_name}: grow {self.initial_depth} -> {self.target_depth} layers by {self.block_size} "
+            f"in {self.n_stages} stages of {self.stage_steps()} steps (PROP-{self.alpha:g}, horizon {self.horizon}); "
+            f"growth at steps {self.growth_steps()}"
+        )

@@ -1,0 +1,57 @@
+"""Static strategies: the plain baseline and looped models Loop(L×k), Loop(e-L×k-d) (seed 000 App. E)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model.config import ModelConfig
+from ..model.plan import Plan, identity_plan
+from .base import StaticStrategy, _positive_int
+from .registry import register_strategy
+
+
+@register_strategy("baseline")
+class Baseline(StaticStrategy):
+    """A standard model: `model.n_layers` untied layers, each run once."""
+
+    def __init__(self) -> None:
+        self.n_layers: int | None = None
+
+    def setup(self, config: ModelConfig) -> None:
+        self.n_layers = config.n_layers
+
+    def initial_layers(self) -> tuple[int, Plan]:
+        assert self.n_layers is not None, "call setup(config) first"
+        return self.n_layers, identity_plan(self.n_layers)
+
+
+def loop_plan(layers: int, repeats: int, encode: int = 0, decode: int = 0) -> Plan:
+    """Plan of Loop(e-L×k-d): e unique encoder layers, an L-layer block run k times, d unique decoder layers."""
+    block = list(range(encode, encode + layers))
+    tail = range(encode + layers, encode + layers + decode)
+    return tuple(list(range(encode)) + block * repeats + list(tail))
+
+
+@register_strategy("loop")
+class Loop(StaticStrategy):
+    """Weight-tied looped model; its unique-layer count is e + L + d, whatever `model.n_layers` says."""
+
+    def __init__(self, layers: int, repeats: int, encode: int = 0, decode: int = 0) -> None:
+        self.layers = _positive_int("layers", layers)
+        self.repeats = _positive_int("repeats", repeats)
+        self.encode = _positive_int("encode", encode, minimum=0)
+        self.decode = _positive_int("decode", decode, minimum=0)
+
+    def initial_layers(self) -> tuple[int, Plan]:
+        n = self.encode + self.layers + self.decode
+        return n, loop_plan(self.layers, self.repeats, self.encode, self.decode)
+
+    def params(self) -> dict[str, Any]:
+        return {"layers": self.layers, "repeats": self.repeats, "encode": self.encode, "decode": self.decode}
+
+    def label(self) -> str:
+        """The seeds' notation, e.g. Loop(4×8) or Loop(2-2×2-2)."""
+        core = f"{self.layers}×{self.repeats}"
+        if self.encode or self.decode:
+            core = f"{self.encode}-{core}-{self.decode}"
+        return f"Loop({core})"

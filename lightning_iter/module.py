@@ -1,0 +1,158 @@
+"""The LightningModule: next-token loss, AdamW with the WSD schedule, metrics, depth-aware checkpoints."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics import MeanMetric
+
+from .depth import DepthStrategy, get_strategy
+from .errors import CheckpointError, ConfigError
+from .lr_schedule import validate_wsd, wsd_factor
+from .model import ModelConfig, Transformer
+
+CHECKPOINT_KEY = "lightning_iter"
+CHECKPOINT_VERSION = 1
+
+
+class LanguageModel(L.LightningModule):
+    """Trains a `Transformer` whose depth is decided by a registered depth strategy.
+
+    Args:
+        arch: model preset (`tiny`, `smollm-135m`, `smollm-360m`, `smollm-1.7b`).
+        arch_overrides: fields of `ModelConfig` to change, e.g. `{n_layers: 12, kernels: torch}`.
+        vocab_size: overrides the preset's vocabulary (the CLI links it to the data's tokenizer).
+        depth: the depth strategy, `{name: <registered name>, **params}`.
+        optimizer: optimizer factory; called with two parameter groups (matrices with the optimizer's
+            weight decay, gains with none) and rebuilt by nobody: growth extends it in place.
+        warmup_steps, decay_fraction, total_steps: trapezoidal WSD schedule (seed 004 App. A); the decay
+            covers the last `decay_fraction` of `total_steps` (default: trainer.max_steps).
+    """
+
+    def __init__(
+        self,
+        arch: str = "tiny",
+        arch_overrides: dict[str, Any] | None = None,
+        vocab_size: int | None = None,
+        depth: dict[str, Any] | None = None,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 100,
+        decay_fraction: float = 0.15,
+        total_steps: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer"])
+        overrides = dict(arch_overrides or {})
+        if vocab_size is not None:
+            overrides["vocab_size"] = vocab_size
+        self.target_config = ModelConfig.from_name(arch, **overrides)
+        spec = dict(depth or {"name": "baseline"})
+        if "name" not in spec:
+            raise ConfigError(f"depth={spec!r} has no 'name': give a registered strategy, e.g. {{name: lidas, ...}}")
+        self.depth_strategy: DepthStrategy = get_strategy(**spec)
+        self.depth_strategy.setup(self.target_config)
+        n_unique, plan = self.depth_strategy.initial_layers()
+        self.model = Transformer(replace(self.target_config, n_layers=n_unique), plan)
+        if not 0.0 <= decay_fraction <= 1.0:
+            raise ConfigError(f"model.decay_fraction={decay_fraction!r} is not allowed: it must be in [0, 1]")
+        self.optimizer_factory = optimizer
+        self.warmup_steps = warmup_steps
+        self.decay_fraction = decay_fraction
+        self.total_steps = total_steps
+        self.val_loss = MeanMetric()
+
+    # ---- training ------------------------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        loss = self.model.loss(inputs, targets)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        inputs, targets = batch
+        loss = self.model.loss(inputs, targets)
+        self.val_loss.update(loss, weight=targets.numel())
+
+    def on_validation_epoch_end(self) -> None:
+        loss = self.val_loss.compute()
+        self.val_loss.reset()
+        self.log("val/loss", loss, prog_bar=True, sync_dist=False)
+        self.log("val/ppl", torch.exp(loss), sync_dist=False)
+
+    # ---- optimizer -----------------------------------------------------------------------------
+    def schedule_steps(self) -> int:
+        total = self.total_steps if self.total_steps is not None else self.trainer.max_steps
+        if total is None or total < 1:
+            raise ConfigError(
+                f"trainer.max_steps={total!r}: the WSD learning-rate schedule needs a positive step budget "
+                "(set trainer.max_steps or model.total_steps)"
+            )
+        return total
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        matrices = [p for p in self.model.parameters() if p.ndim >= 2]
+        gains = [p for p in self.model.parameters() if p.ndim < 2]
+        optimizer = self.optimizer_factory([{"params": matrices}, {"params": gains, "weight_decay": 0.0}])
+        total = self.schedule_steps()
+        decay = int(round(self.decay_fraction * total))
+        validate_wsd(self.warmup_steps, total, decay)
+        factor = partial(wsd_factor, warmup_steps=self.warmup_steps, total_steps=total, decay_steps=decay)
+        scheduler = LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from .callbacks.depth_schedule import DepthSchedule
+
+        return [DepthSchedule()]
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def depth_state(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "config": self.model.config.to_dict(),
+            "n_unique": self.model.n_unique,
+            "plan": list(self.model.plan),
+            "depth": self.depth_strategy.spec(),
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.depth_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Rebuild the checkpoint's depth before Lightning loads the weights (DESIGN.md §6, Resume)."""
+        state = checkpoint.get(CHECKPOINT_KEY)
+        if not isinstance(state, dict):
+            raise CheckpointError(
+                f"checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by lightning_iter "
+                "(expected a checkpoint saved by `lightning_iter fit`)"
+            )
+        check_compatible(state, self.model.config)
+        self.model.resize(int(state["n_unique"]), state["plan"])
+
+
+def check_compatible(state: dict[str, Any], config: ModelConfig) -> None:
+    """Raise CheckpointError if the checkpoint's model shape differs from `config` (unique-layer count aside)."""
+    saved = state.get("config")
+    if not isinstance(saved, dict) or "n_unique" not in state or "plan" not in state:
+        raise CheckpointError("checkpoint's lightning_iter entry is malformed: it needs 'config', 'n_unique' and 'plan'")
+    ignored = {"n_layers", "kernels", "name"}
+    current = config.to_dict()
+    for field, value in current.items():
+        if field in ignored:
+            continue
+        old = saved.get(field)
+        if old is None or (old != value and not (isinstance(value, float) and math.isclose(old, value))):
+            raise CheckpointError(
+                f"checkpoint is from another model: it has model.{field}={old!r}, this run builds "
+                f"model.{field}={value!r} (use the same arch and arch_overrides as the run that wrote it)"
+            )

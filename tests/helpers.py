@@ -1,0 +1,46 @@
+"""Shared builders for tests that run the Trainer on a model small enough for CPU."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+
+from lightning_iter.data import PrimitivesDataModule
+from lightning_iter.module import LanguageModel
+
+SMALL = {"d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64, "max_seq_len": 32}
+
+
+def small_lm(depth: dict[str, Any], n_layers: int = 4, **kwargs: Any) -> LanguageModel:
+    kwargs.setdefault("warmup_steps", 2)
+    kwargs.setdefault("optimizer", partial(torch.optim.AdamW, lr=3e-3, betas=(0.9, 0.95)))
+    return LanguageModel(arch="tiny", arch_overrides={**SMALL, "n_layers": n_layers}, depth=depth, **kwargs)
+
+
+def small_data(**kwargs: Any) -> PrimitivesDataModule:
+    return PrimitivesDataModule(**{"seq_len": 16, "batch_size": 4, "val_size": 8, **kwargs})
+
+
+class Recorder(L.Callback):
+    """Records (global step before the update, unique layers, training loss, lr) for every batch."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, float, float]] = []
+        self._lr = float("nan")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.rows.append((trainer.global_step - 1, pl_module.model.n_unique, float(outputs["loss"]), self._lr))
+
+
+def trainer(**kwargs: Any) -> L.Trainer:
+    defaults = dict(
+        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, gradient_clip_val=1.0, num_sanity_val_steps=0,
+    )
+    return L.Trainer(**{**defaults, **kwargs})
