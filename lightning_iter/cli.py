@@ -22,6 +22,26 @@ def _default_precision() -> str:
     return "32-true"
 
 
+_SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
+
+
+def _check_ckpt_path(argv: Sequence[str]) -> None:
+    """Fail before any model is built when `--ckpt_path` names a file that does not exist."""
+    from .errors import CheckpointError
+
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            value = arg.split("=", 1)[1]
+        if value and value not in _SPECIAL_CKPT_PATHS and "://" not in value and not Path(value).is_file():
+            raise CheckpointError(
+                f"--ckpt_path={value} does not exist: give a checkpoint file written by `lightning_iter fit` "
+                f"(or one of {', '.join(_SPECIAL_CKPT_PATHS)})"
+            )
+
+
 def _lightning_cli(argv: Sequence[str]) -> None:
     import lightning as L
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -99,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     try:
         if command in LIGHTNING_COMMANDS:
+            _check_ckpt_path(rest)
             _lightning_cli([command, *rest])
         elif command in COMMANDS:
             COMMANDS[command](rest)

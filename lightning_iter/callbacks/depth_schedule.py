@@ -11,9 +11,10 @@ import gc
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
+from ..errors import ConfigError
 from ..model import training_flops_per_token
 from ..model.plan import format_plan
 
@@ -33,6 +34,12 @@ class DepthSchedule(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         lm = self._lm(pl_module)
+        strategy = trainer.strategy
+        if lm.depth_strategy.growth_steps() and not isinstance(strategy, (SingleDeviceStrategy, DDPStrategy)):
+            raise ConfigError(
+                f"trainer.strategy={type(strategy).__name__} is not supported with growing depth strategies: "
+                "growth re-wraps the model for single-device and DDP training only (use strategy: ddp)"
+            )
         rank_zero_info(f"[lightning_iter] depth strategy {lm.depth_strategy.describe()}")
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:

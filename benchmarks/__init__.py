@@ -1,0 +1,1 @@
+"""Benchmarks: kernel microbenchmarks and other timing scripts (run from the repository root)."""
