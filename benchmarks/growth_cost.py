@@ -61,6 +61,13 @@ def measure(depth: dict[str, Any], steps: int, seed: int = 0) -> dict[str, Any]:
     from lightning_iter.data import PrimitivesDataModule
     from lightning_iter.module import LanguageModel
 
+    curve: list[tuple[float, float, float]] = []  # (seconds since start, cumulative FLOPs, train loss)
+
+    class Curve(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            flops = next(cb for cb in trainer.callbacks if isinstance(cb, DepthSchedule)).training_flops
+            curve.append((time.perf_counter() - start, flops, float(outputs["loss"])))
+
     config = _quickstart()
     model_args = config["model"]
     data_args = config["data"]["init_args"]
@@ -75,7 +82,7 @@ def measure(depth: dict[str, Any], steps: int, seed: int = 0) -> dict[str, Any]:
         trainer = L.Trainer(
             accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-            gradient_clip_val=1.0, default_root_dir=tmp,
+            gradient_clip_val=1.0, default_root_dir=tmp, callbacks=[Curve()],
         )
         start = time.perf_counter()
         trainer.fit(lm, data)
@@ -84,8 +91,29 @@ def measure(depth: dict[str, Any], steps: int, seed: int = 0) -> dict[str, Any]:
     return {
         "depth": depth, "steps": steps, "seconds": seconds, "tokens": schedule.tokens,
         "training_flops": schedule.training_flops, "final_unique_layers": lm.model.n_unique,
-        "final_loss": float(trainer.callback_metrics["train/loss"]),
+        "final_loss": float(trainer.callback_metrics["train/loss"]), "curve": curve,
     }
+
+
+def plot(grown: dict[str, Any], base: dict[str, Any], path: Path) -> None:
+    """Training loss against cumulative FLOPs and against wall-clock, grown vs baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for label, run in (("grown (LIDAS)", grown), ("baseline", base)):
+        seconds, flops, loss = zip(*run["curve"])
+        axes[0].plot(flops, loss, label=label)
+        axes[1].plot(seconds, loss, label=label)
+    axes[0].set(xlabel="cumulative training FLOPs", ylabel="train loss", title="loss vs compute")
+    axes[1].set(xlabel="wall-clock seconds (CPU)", ylabel="train loss", title="loss vs time")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -123,6 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "flops_ratio": ratio_flops}
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if "measured" in result:
+        plot(result["measured"]["grown"], result["measured"]["baseline"], args.out / "growth_cost.png")
+        print(f"wrote {args.out / 'growth_cost.png'}")
     path = args.out / "growth_cost.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2))

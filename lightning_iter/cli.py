@@ -94,7 +94,34 @@ def _strategies(argv: Sequence[str]) -> None:
         print(f"{name:12s} {cls.__module__}.{cls.__qualname__}  {doc}")
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {"strategies": _strategies}
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _bench(argv: Sequence[str]) -> None:
+    """Run a benchmark script of the repository: `lightning_iter bench kernels|growth_cost [options]`."""
+    import runpy
+
+    from .errors import ConfigError
+
+    available = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py") if not p.stem.startswith("_"))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: lightning_iter bench {{{','.join(available)}}} [options]")
+        return
+    name = argv[0].replace("-", "_")
+    if name not in available:
+        raise ConfigError(
+            f"benchmark {argv[0]!r} is unknown: available are {', '.join(available) or '(none: the benchmarks/ folder '
+            'ships with the repository, use an editable install)'}"
+        )
+    saved = sys.argv
+    sys.argv = [str(BENCHMARKS_DIR / f"{name}.py"), *argv[1:]]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {"strategies": _strategies, "bench": _bench}
 
 USAGE = """usage: lightning_iter <command> [options]
 
@@ -103,6 +130,7 @@ commands:
   validate    held-out loss of a checkpoint: lightning_iter validate --config ... --ckpt_path ...
   test        LightningCLI test loop
   strategies  list the registered depth strategies
+  bench       run a benchmark: lightning_iter bench kernels|growth_cost [options]
 
 `lightning_iter <command> --help` shows a command's options.
 """

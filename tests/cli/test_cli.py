@@ -134,3 +134,16 @@ def test_strategies_command_lists_builtins(capsys):
 
 def test_unknown_command():
     assert main(["frobnicate"]) == 2
+
+
+def test_bench_lists_and_rejects(capsys):
+    assert main(["bench", "--help"]) == 0
+    assert "growth_cost" in capsys.readouterr().out
+    assert main(["bench", "nope"]) == 2
+    assert "benchmark 'nope' is unknown" in capsys.readouterr().err
+
+
+def test_bench_runs_the_analytic_growth_benchmark(tmp_path, capsys):
+    assert main(["bench", "growth_cost", "--skip-measured", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| smollm-360m |" in out and (tmp_path / "growth_cost.json").is_file()
