@@ -38,3 +38,32 @@ def test_loop_errors():
         get_strategy("loop", layers=2, repeats=0)
     with pytest.raises(ConfigError, match="needs depth.layers"):
         get_strategy("loop", repeats=2)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lightning_iter.errors import PlanError  # noqa: E402
+from lightning_iter.model import validate_plan  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(layers=st.integers(1, 8), repeats=st.integers(1, 8), encode=st.integers(0, 4), decode=st.integers(0, 4))
+def test_loop_plan_properties(layers, repeats, encode, decode):
+    plan = loop_plan(layers, repeats, encode, decode)
+    assert len(plan) == encode + layers * repeats + decode
+    assert validate_plan(plan, encode + layers + decode) == plan
+    counts = [plan.count(i) for i in range(encode + layers + decode)]
+    assert counts == [1] * encode + [repeats] * layers + [1] * decode
+    assert plan[:encode] == tuple(range(encode))
+    assert plan[len(plan) - decode:] == tuple(range(encode + layers, encode + layers + decode))
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 10), plan=st.lists(st.integers(-3, 12), min_size=1, max_size=20))
+def test_validate_plan_accepts_exactly_the_in_range_plans(n, plan):
+    if all(0 <= i < n for i in plan):
+        assert validate_plan(plan, n) == tuple(plan)
+    else:
+        with pytest.raises(PlanError, match="out of range"):
+            validate_plan(plan, n)
