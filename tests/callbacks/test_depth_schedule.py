@@ -94,3 +94,20 @@ def test_flops_and_tokens_are_counted_per_effective_depth():
     expected = sum(4 * 16 * training_flops_per_token(lm.model.config, d, 16) for d in depths)
     assert schedule.tokens == 4 * 4 * 16
     assert schedule.training_flops == pytest.approx(expected)
+
+
+def test_growth_and_resume_with_gradient_accumulation(tmp_path):
+    """Growth happens on the first micro-batch of a window; resume restarts the stream at step × accumulation."""
+    L.seed_everything(0)
+    recorder = Recorder()
+    ckpt = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    trainer(max_steps=5, accumulate_grad_batches=2, callbacks=[recorder, ckpt], enable_checkpointing=True).fit(
+        small_lm(GROW, n_layers=3), small_data()
+    )
+    assert [n for _, n, _, _ in recorder.rows] == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+    resumed = Recorder()
+    trainer(max_steps=5, accumulate_grad_batches=2, callbacks=[resumed]).fit(
+        small_lm(GROW, n_layers=3), small_data(), ckpt_path=str(tmp_path / "step=2.ckpt")
+    )
+    assert [row[1] for row in resumed.rows] == [row[1] for row in recorder.rows[4:]]
+    torch.testing.assert_close([row[2] for row in resumed.rows], [row[2] for row in recorder.rows[4:]], rtol=0, atol=0)
