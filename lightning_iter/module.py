@@ -34,6 +34,8 @@ class LanguageModel(L.LightningModule):
             weight decay, gains with none) and rebuilt by nobody: growth extends it in place.
         warmup_steps, decay_fraction, total_steps: trapezoidal WSD schedule (seed 004 App. A); the decay
             covers the last `decay_fraction` of `total_steps` (default: trainer.max_steps).
+        compile: `torch.compile` every unique layer (grown layers too); `true` or a dict of torch.compile
+            options, e.g. `{mode: max-autotune}`.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class LanguageModel(L.LightningModule):
         warmup_steps: int = 100,
         decay_fraction: float = 0.15,
         total_steps: int | None = None,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
@@ -60,6 +63,8 @@ class LanguageModel(L.LightningModule):
         self.depth_strategy.setup(self.target_config)
         n_unique, plan = self.depth_strategy.initial_layers()
         self.model = Transformer(replace(self.target_config, n_layers=n_unique), plan)
+        if compile:
+            self.model.compile_layers(**(compile if isinstance(compile, dict) else {}))
         if not 0.0 <= decay_fraction <= 1.0:
             raise ConfigError(f"model.decay_fraction={decay_fraction!r} is not allowed: it must be in [0, 1]")
         self.optimizer_factory = optimizer

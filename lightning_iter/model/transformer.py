@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ class Transformer(nn.Module):
         self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.rotary = RotaryEmbedding(config.head_dim, config.rope_theta)
         self._plan: Plan = identity_plan(config.n_layers)
+        self._compile_options: dict[str, Any] | None = None
         self.apply(self._init_weights)
         if plan is not None:
             self.plan = plan
@@ -72,6 +74,23 @@ class Transformer(nn.Module):
         new_plan = validate_plan(plan, len(layers))
         self.layers = nn.ModuleList(layers)
         self._plan = new_plan
+        self._compile_missing()
+
+    def compile_layers(self, **options: Any) -> None:
+        """`torch.compile` each unique layer (as torchtitan compiles blocks), now and after every growth.
+
+        Compiling per layer keeps graphs independent of the plan, so looping, repetition and growth never
+        run a graph traced for another plan; deep-copied (grown) layers are compiled when they are added.
+        """
+        self._compile_options = dict(options)
+        self._compile_missing()
+
+    def _compile_missing(self) -> None:
+        if self._compile_options is None:
+            return
+        for layer in self.layers:
+            if getattr(layer, "_compiled_call_impl", None) is None:
+                layer.compile(**self._compile_options)
 
     def resize(self, n_unique: int, plan: Iterable[int]) -> None:
         """Rebuild the layer list at `n_unique` fresh layers (to be overwritten by a state dict) and set `plan`."""

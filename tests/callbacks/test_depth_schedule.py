@@ -111,3 +111,29 @@ def test_growth_and_resume_with_gradient_accumulation(tmp_path):
     )
     assert [row[1] for row in resumed.rows] == [row[1] for row in recorder.rows[4:]]
     torch.testing.assert_close([row[2] for row in resumed.rows], [row[2] for row in recorder.rows[4:]], rtol=0, atol=0)
+
+
+def test_compiled_layers_stay_compiled_through_growth():
+    """Per-layer torch.compile: grown copies are compiled too, and training matches eager."""
+    eager, compiled = Recorder(), Recorder()
+    L.seed_everything(0)
+    trainer(max_steps=5, callbacks=[eager]).fit(small_lm(GROW, n_layers=3), small_data())
+    L.seed_everything(0)
+    lm = small_lm(GROW, n_layers=3, compile={"backend": "aot_eager"})
+    trainer(max_steps=5, callbacks=[compiled]).fit(lm, small_data())
+    assert lm.model.n_unique == 3
+    assert all(layer._compiled_call_impl is not None for layer in lm.model.layers)
+    torch.testing.assert_close([r[2] for r in compiled.rows], [r[2] for r in eager.rows], rtol=1e-5, atol=1e-6)
+
+
+def test_growth_under_an_unsupported_strategy_is_rejected_at_start():
+    from types import SimpleNamespace
+
+    from lightning_iter.callbacks.depth_schedule import DepthSchedule
+    from lightning_iter.errors import ConfigError
+
+    class FSDPLike:
+        pass
+
+    with pytest.raises(ConfigError, match="trainer.strategy=FSDPLike is not supported with growing depth strategies"):
+        DepthSchedule().on_fit_start(SimpleNamespace(strategy=FSDPLike()), small_lm(GROW, n_layers=3))
