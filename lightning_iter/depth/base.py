@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from typing import Any
 
 import torch
@@ -108,6 +109,8 @@ class GrowOperator(DepthStrategy):
                 f"depth.horizon={self.horizon} is too short for {self.n_stages} stages under PROP-{self.alpha:g}: "
                 f"stage steps would be {stages}; every stage needs at least one step"
             )
+        self._stage_steps = stages
+        self._boundaries = stage_boundaries(stages)
 
     def _allowed_initial_depths(self, end: int) -> str:
         return ", ".join(str(d) for d in range(end % self.block_size or self.block_size, end + 1, self.block_size))
@@ -127,16 +130,18 @@ class GrowOperator(DepthStrategy):
 
     def stage_steps(self) -> list[int]:
         """Training steps of each stage under PROP-α (Σ = horizon)."""
-        return prop_alpha(self.n_stages, self.horizon, self.alpha)
+        assert self.target_depth is not None, "call setup(config) first"
+        return list(self._stage_steps)
 
     def growth_steps(self) -> list[int]:
-        return stage_boundaries(self.stage_steps())
+        assert self.target_depth is not None, "call setup(config) first"
+        return list(self._boundaries)
 
     def initial_layers(self) -> tuple[int, Plan]:
         return self.initial_depth, identity_plan(self.initial_depth)
 
     def n_unique_at(self, step: int) -> int:
-        grown = sum(1 for boundary in self.growth_steps() if boundary <= step)
+        grown = bisect_right(self._boundaries, step)
         return self.initial_depth + grown * self.block_size
 
     @abstractmethod
