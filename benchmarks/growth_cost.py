@@ -64,20 +64,21 @@ def measure(depth: dict[str, Any], steps: int, seed: int = 0) -> dict[str, Any]:
     curve: list[tuple[float, float, float]] = []  # (seconds since start, cumulative FLOPs, train loss)
 
     class Curve(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.schedule = next(cb for cb in trainer.callbacks if isinstance(cb, DepthSchedule))
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            flops = next(cb for cb in trainer.callbacks if isinstance(cb, DepthSchedule)).training_flops
-            curve.append((time.perf_counter() - start, flops, float(outputs["loss"])))
+            curve.append((time.perf_counter() - start, self.schedule.training_flops, float(outputs["loss"])))
 
     config = _quickstart()
     model_args = config["model"]
-    data_args = config["data"]["init_args"]
+    data = PrimitivesDataModule(**config["data"]["init_args"])
     L.seed_everything(seed, verbose=False)
     lm = LanguageModel(
-        arch=model_args["arch"], arch_overrides=model_args["arch_overrides"], vocab_size=259, depth=depth,
+        arch=model_args["arch"], arch_overrides=model_args["arch_overrides"], vocab_size=data.vocab_size, depth=depth,
         optimizer=lambda params: torch.optim.AdamW(params, **model_args["optimizer"]["init_args"]),
         warmup_steps=min(model_args["warmup_steps"], steps // 10), decay_fraction=model_args["decay_fraction"],
     )
-    data = PrimitivesDataModule(**data_args)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(
             accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
