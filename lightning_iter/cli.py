@@ -119,7 +119,27 @@ def _bench(argv: Sequence[str]) -> None:
         sys.argv = saved
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {"strategies": _strategies, "bench": _bench}
+def _lazy(module: str) -> Callable[[Sequence[str]], None]:
+    """A command implemented by `lightning_iter.commands.<module>.main`, imported only when it runs."""
+
+    def run(argv: Sequence[str]) -> None:
+        import importlib
+
+        importlib.import_module(f"lightning_iter.commands.{module}").main(list(argv))
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
+    "strategies": _strategies,
+    "bench": _bench,
+    "generate": _lazy("generate"),
+    "eval": _lazy("eval"),
+    "analyze": _lazy("analyze"),
+    "tokenizer": _lazy("tokenizer"),
+    "prepare": _lazy("prepare"),
+    "export": _lazy("export"),
+}
 
 USAGE = """usage: lightning_iter <command> [options]
 
@@ -127,8 +147,14 @@ commands:
   fit         train a model (LightningCLI): lightning_iter fit --config configs/quickstart.yaml
   validate    held-out loss of a checkpoint: lightning_iter validate --config ... --ckpt_path ...
   test        LightningCLI test loop
+  generate    text from a checkpoint with a KV cache (greedy or sampling; --repeat for block repetition)
+  eval        reasoning primitives / held-out loss of a checkpoint: JSON, markdown table, bar chart
+  analyze     depth analyses (depth score, tuned lens, interventions, ...) of a checkpoint
+  tokenizer   train a byte-level BPE tokenizer on your files (tokenizer train ...)
+  prepare     tokenize local text/JSONL/Parquet files into litdata chunks
+  export      write a checkpoint as a Hugging Face Llama directory
   strategies  list the registered depth strategies
-  bench       run a benchmark: lightning_iter bench kernels|growth_cost [options]
+  bench       run a benchmark: lightning_iter bench <name> [options]
 
 `lightning_iter <command> --help` shows a command's options.
 """

@@ -130,8 +130,26 @@ class LanguageModel(L.LightningModule):
             "depth": self.depth_strategy.spec(),
         }
 
+    def data_state(self) -> dict[str, Any]:
+        """The tokenizer spec and the data module (class path + init args) the run trains on, when known.
+
+        Stored in checkpoints so `eval`, `generate` and `analyze` decode with the training tokenizer and
+        measure held-out loss on the run's own validation split.
+        """
+        trainer = self._trainer
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        state: dict[str, Any] = {}
+        tokenizer = getattr(datamodule, "tokenizer", None)
+        if tokenizer is not None and hasattr(tokenizer, "to_spec"):
+            state["tokenizer"] = tokenizer.to_spec()
+        if datamodule is not None:
+            cls = type(datamodule)
+            state["data"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}",
+                             "init_args": dict(getattr(datamodule, "hparams", {}) or {})}
+        return state
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = self.depth_state()
+        checkpoint[CHECKPOINT_KEY] = {**self.depth_state(), **self.data_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the checkpoint's depth before Lightning loads the weights (DESIGN.md §6, Resume)."""

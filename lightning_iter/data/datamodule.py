@@ -28,6 +28,7 @@ class PrimitivesDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters()
         for field, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("val_size", val_size, 1),
                                       ("num_workers", num_workers, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

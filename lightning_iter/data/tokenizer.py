@@ -1,8 +1,32 @@
-"""The built-in byte-level tokenizer: every UTF-8 byte is a token, plus pad/bos/eos. Needs no files."""
+"""Tokenizers: the built-in byte-level one, the `Tokenizer` protocol every tokenizer follows, and specs.
+
+A *spec* is a small JSON-able dict that rebuilds a tokenizer (`tokenizer_from_spec`); checkpoints store
+it so `eval`, `generate` and `analyze` decode with the tokenizer the model was trained with.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import ConfigError
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the rest of the package needs from a tokenizer."""
+
+    name: str
+    vocab_size: int
+    eos_id: int
+    bos_id: int | None
+    pad_id: int | None
+
+    def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]: ...
+
+    def decode(self, ids: Iterable[int]) -> str: ...
+
+    def to_spec(self) -> dict[str, Any]: ...
 
 
 class ByteTokenizer:
@@ -21,3 +45,24 @@ class ByteTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """Text of the byte ids; special ids are dropped and broken UTF-8 is replaced, never raised."""
         return bytes(i for i in ids if 0 <= i < 256).decode("utf-8", errors="replace")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"kind": "bytes"}
+
+
+SPEC_BUILDERS: dict[str, Callable[[dict[str, Any]], Tokenizer]] = {"bytes": lambda spec: ByteTokenizer()}
+
+
+def register_tokenizer_kind(kind: str, builder: Callable[[dict[str, Any]], Tokenizer]) -> None:
+    """Make `tokenizer_from_spec({"kind": kind, ...})` call `builder(spec)`."""
+    SPEC_BUILDERS[kind] = builder
+
+
+def tokenizer_from_spec(spec: dict[str, Any] | None) -> Tokenizer:
+    """Rebuild a tokenizer from `Tokenizer.to_spec()` output; `None` means the byte tokenizer."""
+    if spec is None:
+        return ByteTokenizer()
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in SPEC_BUILDERS:
+        raise ConfigError(f"tokenizer kind={kind!r} is unknown: known kinds are {', '.join(sorted(SPEC_BUILDERS))}")
+    return SPEC_BUILDERS[kind](spec)

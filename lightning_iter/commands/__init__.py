@@ -1,0 +1,1 @@
+"""The `lightning_iter` subcommands that are not Trainer methods; each module exposes `main(argv)`."""

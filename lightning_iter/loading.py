@@ -1,0 +1,117 @@
+"""Load a trained model for inference: a `lightning_iter fit` checkpoint (or a registered source such as `hf:DIR`).
+
+`eval`, `generate`, `analyze` and `export` all start here, so every one of them accepts the same
+`--ckpt_path` forms and the same `--repeat` block repetition (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data.tokenizer import Tokenizer, tokenizer_from_spec
+from .errors import CheckpointError, ConfigError
+from .model import ModelConfig, Transformer
+from .model.plan import apply_repeat
+
+CHECKPOINT_KEY = "lightning_iter"
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference with its tokenizer and what the checkpoint says about its training."""
+
+    model: Transformer
+    tokenizer: Tokenizer
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_spec(self) -> dict[str, Any] | None:
+        """`{"class_path", "init_args"}` of the data module the run trained on, if the checkpoint recorded it."""
+        return self.info.get("data")
+
+    def build_datamodule(self, **overrides: Any) -> Any:
+        """Instantiate the training run's data module (for its held-out split); `overrides` change init args."""
+        spec = self.data_spec
+        if not spec:
+            raise CheckpointError(f"{self.source} does not record its data module: pass the data explicitly")
+        module_name, _, class_name = spec["class_path"].rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as err:
+            raise CheckpointError(f"{self.source} names data module {spec['class_path']!r}, which cannot be imported: {err}")
+        return cls(**{**spec.get("init_args", {}), **overrides})
+
+
+Loader = Callable[[str], LoadedModel]
+LOADERS: dict[str, Loader] = {}
+
+
+def register_loader(prefix: str, loader: Loader) -> None:
+    """Let `--ckpt_path PREFIX:REST` load through `loader(REST)` (e.g. `hf:` for Hugging Face directories)."""
+    LOADERS[prefix] = loader
+
+
+def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
+    """Rebuild the `Transformer` (unique layers + plan) and tokenizer of a `lightning_iter fit` checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"--ckpt_path={path} does not exist: give a checkpoint file written by `lightning_iter fit`")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
+        raise CheckpointError(f"--ckpt_path={path} is not a readable PyTorch checkpoint: {err}") from None
+    state = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not {"config", "n_unique", "plan"} <= state.keys():
+        raise CheckpointError(
+            f"--ckpt_path={path} has no valid {CHECKPOINT_KEY!r} entry: it was not written by `lightning_iter fit`"
+        )
+    config = ModelConfig.from_dict({**state["config"], "n_layers": int(state["n_unique"])})
+    model = Transformer(config, state["plan"])
+    weights = {k[len("model."):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("model.")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith("rotary.")]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"--ckpt_path={path} does not match its recorded model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    info = {k: v for k, v in state.items() if k not in ("config",)}
+    info["global_step"] = checkpoint.get("global_step")
+    return LoadedModel(model.eval(), tokenizer_from_spec(state.get("tokenizer")), str(path), info)
+
+
+def load_model(
+    ckpt_path: str | Path,
+    *,
+    repeat: str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+) -> LoadedModel:
+    """Load `ckpt_path` (a fit checkpoint or `PREFIX:...` of a registered loader), apply `--repeat`, move it.
+
+    `repeat` is `START:ENDxEXTRA` over positions of the checkpoint's plan (`model.plan.parse_repeat`).
+    """
+    text = str(ckpt_path)
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix in LOADERS:
+        loaded = LOADERS[prefix](rest)
+    elif sep and len(prefix) > 1 and not Path(text).exists() and "://" not in text:
+        known = ", ".join(f"{p}:" for p in sorted(LOADERS)) or "(none registered)"
+        raise CheckpointError(f"--ckpt_path={text}: unknown source prefix {prefix!r}; known prefixes are {known}")
+    else:
+        loaded = load_lightning_checkpoint(text)
+    loaded.model.plan = apply_repeat(loaded.model.plan, repeat)
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ConfigError(f"--dtype={dtype!r} is not allowed: choose one of {', '.join(DTYPES)}")
+        dtype = DTYPES[dtype]
+    loaded.model.to(device=device, dtype=dtype)
+    return loaded
