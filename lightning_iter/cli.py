@@ -139,6 +139,10 @@ COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
     "tokenizer": _lazy("tokenizer"),
     "prepare": _lazy("prepare"),
     "export": _lazy("export"),
+    "lm_eval": _lazy("lm_eval_harness"),
+    "icl_sweep": _lazy("icl_sweep"),
+    "sft_sweep": _lazy("sft_sweep"),
+    "repeat_sweep": _lazy("repeat_sweep"),
 }
 
 USAGE = """usage: lightning_iter <command> [options]
@@ -153,6 +157,10 @@ commands:
   tokenizer   train a byte-level BPE tokenizer on your files (tokenizer train ...)
   prepare     tokenize local text/JSONL/Parquet files into litdata chunks
   export      write a checkpoint as a Hugging Face Llama directory
+  lm_eval     lm-evaluation-harness with the lightning_iter model type (needs the `eval` extra)
+  icl_sweep   reasoning-primitive accuracy against the number of in-context examples (JSON + PNG)
+  sft_sweep   fine-tune on N variable-assignment examples, evaluate after each N (JSON + PNG)
+  repeat_sweep  metric vs extra passes of a block (inference scaling): JSON + PNG
   strategies  list the registered depth strategies
   bench       run a benchmark: lightning_iter bench <name> [options]
 
@@ -168,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0
-    command, rest = args[0], args[1:]
+    command, rest = args[0].replace("-", "_"), args[1:]  # `repeat-sweep` and `repeat_sweep` both work
     try:
         if command in LIGHTNING_COMMANDS:
             _check_ckpt_path(rest)

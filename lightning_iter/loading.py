@@ -48,7 +48,9 @@ class LoadedModel:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as err:
             raise CheckpointError(f"{self.source} names data module {spec['class_path']!r}, which cannot be imported: {err}")
-        return cls(**{**spec.get("init_args", {}), **overrides})
+        # LightningCLI records jsonargparse bookkeeping keys (`_class_path`, `_instantiator`) among the init args.
+        init_args = {k: v for k, v in spec.get("init_args", {}).items() if not k.startswith("_")}
+        return cls(**{**init_args, **overrides})
 
 
 Loader = Callable[[str], LoadedModel]
@@ -86,6 +88,38 @@ def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
     info = {k: v for k, v in state.items() if k not in ("config",)}
     info["global_step"] = checkpoint.get("global_step")
     return LoadedModel(model.eval(), tokenizer_from_spec(state.get("tokenizer")), str(path), info)
+
+
+def load_hf_directory(path: str) -> LoadedModel:
+    """`--ckpt_path hf:DIR`: a Hugging Face Llama directory with its `tokenizer.json` (`model.hf.load_hf`)."""
+    from .model.hf import EXTRA_KEY, load_hf
+
+    model, info = load_hf(path)
+    return LoadedModel(model, _hf_tokenizer(Path(path), info["hf_config"], EXTRA_KEY), f"hf:{path}", info)
+
+
+def _hf_tokenizer(directory: Path, config: dict[str, Any], extra_key: str) -> Tokenizer:
+    """The directory's `tokenizer.json`; else the tokenizer our export recorded (the byte tokenizer)."""
+    from .data.hf_tokenizer import HFTokenizer
+
+    if (directory / "tokenizer.json").is_file():
+        try:
+            return HFTokenizer.from_file(directory)
+        except ConfigError:  # no eos named by a tokenizer_config.json or a known spelling: ask config.json
+            eos = config.get("eos_token_id")
+            if not isinstance(eos, int):
+                raise
+            return HFTokenizer.from_file(directory, eos=eos)
+    spec = (config.get(extra_key) or {}).get("tokenizer")
+    if isinstance(spec, dict) and spec.get("kind") not in (None, "hf"):  # e.g. {"kind": "bytes"}
+        return tokenizer_from_spec(spec)
+    raise CheckpointError(
+        f"hf:{directory} has no tokenizer.json: save one beside the weights (in transformers: "
+        "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) writes it), or use Transformer.from_hf for weights only"
+    )
+
+
+register_loader("hf", load_hf_directory)
 
 
 def load_model(

@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
@@ -36,6 +37,8 @@ class LanguageModel(L.LightningModule):
             covers the last `decay_fraction` of `total_steps` (default: trainer.max_steps).
         compile: `torch.compile` every unique layer (grown layers too); `true` or a dict of torch.compile
             options, e.g. `{mode: max-autotune}`.
+        init_from: `hf:DIR` starts from a Hugging Face Llama directory's weights (in fp32); its config.json
+            replaces `arch`, and the depth strategy must start at its unique-layer count (`import_initial_model`).
     """
 
     def __init__(
@@ -49,20 +52,25 @@ class LanguageModel(L.LightningModule):
         decay_fraction: float = 0.15,
         total_steps: int | None = None,
         compile: bool | dict[str, Any] = False,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
         overrides = dict(arch_overrides or {})
         if vocab_size is not None:
             overrides["vocab_size"] = vocab_size
-        self.target_config = ModelConfig.from_name(arch, **overrides)
+        imported = import_initial_model(init_from, overrides) if init_from else None
+        self.target_config = imported.config if imported is not None else ModelConfig.from_name(arch, **overrides)
         spec = dict(depth or {"name": "baseline"})
         if "name" not in spec:
             raise ConfigError(f"depth={spec!r} has no 'name': give a registered strategy, e.g. {{name: lidas, ...}}")
         self.depth_strategy: DepthStrategy = get_strategy(**spec)
         self.depth_strategy.setup(self.target_config)
         n_unique, plan = self.depth_strategy.initial_layers()
-        self.model = Transformer(replace(self.target_config, n_layers=n_unique), plan)
+        if imported is not None:
+            self.model = adopt_imported(imported, str(init_from), spec["name"], n_unique, plan)
+        else:
+            self.model = Transformer(replace(self.target_config, n_layers=n_unique), plan)
         if compile:
             self.model.compile_layers(**(compile if isinstance(compile, dict) else {}))
         if not 0.0 <= decay_fraction <= 1.0:
@@ -145,7 +153,8 @@ class LanguageModel(L.LightningModule):
         if datamodule is not None:
             cls = type(datamodule)
             state["data"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}",
-                             "init_args": dict(getattr(datamodule, "hparams", {}) or {})}
+                             "init_args": {k: v for k, v in dict(getattr(datamodule, "hparams", {}) or {}).items()
+                                           if not k.startswith("_")}}
         return state
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -179,3 +188,46 @@ def check_compatible(state: dict[str, Any], config: ModelConfig) -> None:
                 f"checkpoint is from another model: it has model.{field}={old!r}, this run builds "
                 f"model.{field}={value!r} (use the same arch and arch_overrides as the run that wrote it)"
             )
+
+
+def import_initial_model(source: str, overrides: dict[str, Any]) -> Transformer:
+    """`model.init_from=hf:DIR` in fp32; `overrides` may only hold fields that keep its shapes, and a vocabulary
+    (the data's) no larger than the model's."""
+    from .model.hf import IMPORT_OVERRIDES
+
+    prefix, _, path = source.partition(":")
+    if prefix != "hf" or not path:
+        raise ConfigError(f"model.init_from={source!r} is not allowed: write hf:DIR (a local Hugging Face Llama directory)")
+    shape = dict(overrides)
+    vocab = shape.pop("vocab_size", None)
+    model = Transformer.from_hf(path, dtype=torch.float32, **{k: shape.pop(k) for k in IMPORT_OVERRIDES if k in shape})
+    imported = {**model.config.to_dict(), "n_layers": model.n_unique}
+    for field, value in sorted(shape.items()):  # a config reused from a from-scratch run may repeat the shape
+        if field not in imported or imported[field] != value:
+            raise ConfigError(
+                f"model.arch_overrides.{field}={value!r} cannot change model.init_from={source}, which has "
+                f"{field}={imported.get(field)!r}: its shape comes from config.json (only {', '.join(IMPORT_OVERRIDES)} "
+                "can be overridden)"
+            )
+    if vocab is not None and vocab > model.config.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab} (the data's tokenizer) exceeds the {model.config.vocab_size}-token vocabulary of "
+            f"model.init_from={source}: train it on data tokenized with its own tokenizer (its tokenizer.json)"
+        )
+    return model.train()
+
+
+def adopt_imported(model: Transformer, source: str, strategy: str, n_unique: int, plan: tuple[int, ...]) -> Transformer:
+    """The imported model under the strategy's initial plan, which must use exactly its unique layers."""
+    if n_unique != model.n_unique:
+        m = model.n_unique
+        raise ConfigError(
+            f"depth strategy {strategy!r} starts with {n_unique} unique layers, but model.init_from={source} has {m}: "
+            f"with init_from the strategy starts from the imported layers (baseline keeps them; loop needs "
+            f"encode+layers+decode={m}; a grow operator needs initial_depth={m} and a larger target_depth)"
+        )
+    if tuple(plan) != model.plan:
+        rank_zero_warn(f"model.init_from={source} was saved with plan {list(model.plan)}; "
+                       f"depth strategy {strategy!r} trains it with plan {list(plan)}")
+    model.plan = plan
+    return model

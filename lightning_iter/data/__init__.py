@@ -1,6 +1,10 @@
-"""Data: the embedded reasoning-primitive corpus, the built-in tokenizer and the data modules."""
+"""Data: the embedded reasoning-primitive corpus, tokenizers (bytes, Hugging Face), prepared corpora and the data modules."""
 
 from .datamodule import PrimitivesDataModule
-from .tokenizer import ByteTokenizer, Tokenizer, tokenizer_from_spec
+from .hf_tokenizer import HFTokenizer
+from .streaming import StreamingDataModule
+from .tokenizer import ByteTokenizer, Tokenizer, register_tokenizer_kind, tokenizer_from_spec
 
-__all__ = ["ByteTokenizer", "PrimitivesDataModule", "Tokenizer", "tokenizer_from_spec"]
+register_tokenizer_kind("hf", HFTokenizer.from_spec)
+
+__all__ = ["ByteTokenizer", "HFTokenizer", "PrimitivesDataModule", "StreamingDataModule", "Tokenizer", "tokenizer_from_spec"]

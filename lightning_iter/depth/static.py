@@ -41,10 +41,30 @@ class Loop(StaticStrategy):
         self.repeats = _positive_int("repeats", repeats)
         self.encode = _positive_int("encode", encode, minimum=0)
         self.decode = _positive_int("decode", decode, minimum=0)
+        self.config: ModelConfig | None = None
+
+    def setup(self, config: ModelConfig) -> None:
+        self.config = config
 
     def initial_layers(self) -> tuple[int, Plan]:
         n = self.encode + self.layers + self.decode
         return n, loop_plan(self.layers, self.repeats, self.encode, self.decode)
+
+    def describe(self) -> str:
+        """Label, unique vs effective depth, and (once set up) unique parameters vs inference cost per token."""
+        n, plan = self.initial_layers()
+        text = f"loop: {self.label()}, {n} unique layers, effective depth {len(plan)}"
+        if self.config is not None:
+            from ..model.flops import inference_flops_per_token, layer_matmul_params
+
+            per_layer = layer_matmul_params(self.config)
+            head = self.config.d_model * self.config.vocab_size
+            text += (
+                f"; unique layer parameters {n * per_layer:,} (+{head:,} embedding), applied per token "
+                f"{len(plan) * per_layer:,}; inference {inference_flops_per_token(self.config, len(plan), self.config.max_seq_len):.4g} "
+                f"FLOPs/token at seq_len {self.config.max_seq_len} (= a {len(plan)}-layer standard model)"
+            )
+        return text
 
     def params(self) -> dict[str, Any]:
         return {"layers": self.layers, "repeats": self.repeats, "encode": self.encode, "decode": self.decode}

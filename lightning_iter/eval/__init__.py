@@ -1,1 +1,5 @@
-"""eval."""
+"""Evaluation: reasoning primitives (5-shot multiple choice), held-out NLL, ICL/SFT sweeps, the lm-eval adapter.
+
+Submodules are imported on use (`lightning_iter.eval.primitives`, `.nll`, `.icl`, `.sft`, `.report`,
+`.lm_eval_adapter`); the last needs the optional `eval` extra (lm-eval).
+"""

@@ -6,11 +6,16 @@ checkpoints map one to one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+
+if TYPE_CHECKING:
+    from .cache import KVSlot
 from .ops import fused_add_rms_norm, rms_norm, swiglu
 
 
@@ -34,6 +39,12 @@ class RotaryEmbedding(nn.Module):
         super().__init__()
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
         self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 - nn.Module signature
+        """Keep the frequencies fp32 through `.to(bfloat16)`: tables are computed in fp32, then cast (as HF does)."""
+        super()._apply(fn, recurse)
+        self.inv_freq = self.inv_freq.float()
+        return self
 
     def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         freqs = positions.to(torch.float32)[:, None] * self.inv_freq[None, :]
@@ -65,13 +76,31 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(config.d_model, kv_dim, bias=False)
         self.o_proj = nn.Linear(config.d_model, config.d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv_cache: KVSlot | None = None
+    ) -> torch.Tensor:
+        """`kv_cache` (one slot of `model.cache.KVCache`): keys/values of earlier positions, extended in place.
+
+        With a cache, cos/sin are the tables of the new positions `kv_cache.offset ..` only.
+        """
         batch, seq, _ = x.shape
         q = self.q_proj(x).view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads)
+        gqa = self.n_kv_heads != self.n_heads
+        offset = 0
+        if kv_cache is not None:
+            offset = kv_cache.offset
+            k, v = kv_cache.write(k, v)  # keys/values of positions 0 .. offset + seq - 1
+        if offset == 0:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        else:
+            mask = None
+            if seq > 1:  # query i (absolute position offset + i) sees keys 0 .. offset + i
+                rows = torch.arange(seq, device=x.device)[:, None] + offset
+                mask = torch.arange(k.shape[2], device=x.device)[None, :] <= rows
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
 
 
@@ -99,8 +128,10 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.d_model, config.norm_eps, config.kernels)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        attn_out = self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv_cache: KVSlot | None = None
+    ) -> torch.Tensor:
+        attn_out = self.self_attn(self.input_layernorm(x), cos, sin, kv_cache=kv_cache)
         norm = self.post_attention_layernorm
         normed, hidden = fused_add_rms_norm(attn_out, x, norm.weight, norm.eps, norm.kernels)
         return hidden + self.mlp(normed)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cache import KVCache
 from .config import ModelConfig
 from .layers import DecoderLayer, RMSNorm, RotaryEmbedding
 from .plan import Plan, identity_plan, validate_plan
@@ -39,6 +40,13 @@ class Transformer(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+
+    @classmethod
+    def from_hf(cls, path: str, *, dtype: torch.dtype | None = None, **overrides: Any) -> "Transformer":
+        """Import a local Hugging Face Llama-family directory (see `model.hf.load_hf`; ties exported loops again)."""
+        from .hf import load_hf
+
+        return load_hf(path, dtype=dtype, **overrides)[0]
 
     # ---- the plan -------------------------------------------------------------------------
     @property
@@ -142,6 +150,20 @@ class Transformer(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits [batch, seq, vocab] for token ids [batch, seq]."""
         return self.unembed(self.hidden_states(tokens))
+
+    def forward_cached(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits of `tokens` [batch, new] that follow the `cache.position` tokens already in `cache`.
+
+        The cache is indexed by effective depth (`model.cache`); it must have been built for this plan.
+        """
+        cache.check_plan(self._plan)
+        hidden = self.embed(tokens)
+        positions = torch.arange(cache.position, cache.position + tokens.shape[1], device=tokens.device)
+        cos, sin = self.rotary(positions, hidden.dtype)
+        for depth, index in enumerate(self._plan):
+            hidden = self.layers[index](hidden, cos, sin, kv_cache=cache.slot(depth))
+        cache.advance(tokens.shape[1])
+        return self.unembed(hidden)
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
         """Mean next-token cross-entropy, computed in fp32."""

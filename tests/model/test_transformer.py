@@ -173,3 +173,10 @@ def test_loss_is_cross_entropy_of_logits():
     x, y = tokens(), tokens()
     expected = F.cross_entropy(model(x).reshape(-1, model.config.vocab_size), y.reshape(-1))
     torch.testing.assert_close(model.loss(x, y), expected)
+
+
+def test_rope_frequencies_stay_fp32_when_the_model_is_cast():
+    model = Transformer(ModelConfig.from_name("tiny", n_layers=1)).to(torch.bfloat16)
+    assert model.rotary.inv_freq.dtype == torch.float32
+    cos, _ = model.rope_tables(4, torch.device("cpu"), torch.bfloat16)
+    assert cos.dtype == torch.bfloat16

@@ -1,0 +1,40 @@
+"""Residual-stream norms and sublayer contributions per effective depth (seed 004 §4.3 Fig. 4; seed 000 Fig. 6, 11).
+
+For depth i: attention relative contribution ||a_i|| / ||h_i|| and cosine(a_i, h_i); MLP the same against
+the residual it reads, h_i + a_i; the whole layer ||a_i + m_i|| / ||h_i||. Token-level values, averaged
+over all tokens of all examples.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..model import Transformer
+from .trace import trace
+
+METRICS = ("residual_norm", "attn_relative", "attn_cosine", "mlp_relative", "mlp_cosine", "layer_relative")
+
+
+@torch.no_grad()
+def sublayer_contributions(model: Transformer, tokens: torch.Tensor, batch_size: int = 8) -> dict[str, list[float]]:
+    """Mean per-token metrics (see module docstring) per effective depth; `residual_norm` has L+1 entries (h_0..h_L)."""
+    device = next(model.parameters()).device
+    sums = {name: torch.zeros(model.depth + (name == "residual_norm")) for name in METRICS}
+    count = 0
+    for start in range(0, len(tokens), batch_size):
+        tr = trace(model, tokens[start:start + batch_size].to(device))
+        for i, h in enumerate(tr.residuals):
+            sums["residual_norm"][i] += float(h.float().norm(dim=-1).sum())
+        for i in range(tr.depth):
+            h, a, m = tr.residuals[i].float(), tr.attn[i].float(), tr.mlp[i].float()
+            norm_h = h.norm(dim=-1).clamp_min(1e-12)
+            sums["attn_relative"][i] += float((a.norm(dim=-1) / norm_h).sum())
+            sums["attn_cosine"][i] += float(F.cosine_similarity(a, h, dim=-1).sum())
+            mid = h + a
+            sums["mlp_relative"][i] += float((m.norm(dim=-1) / mid.norm(dim=-1).clamp_min(1e-12)).sum())
+            sums["mlp_cosine"][i] += float(F.cosine_similarity(m, mid, dim=-1).sum())
+            sums["layer_relative"][i] += float(((a + m).norm(dim=-1) / norm_h).sum())
+        count += tr.residuals[0].shape[0] * tr.residuals[0].shape[1]
+        del tr
+    return {name: (value / count).tolist() for name, value in sums.items()}

@@ -1,0 +1,121 @@
+"""Atomic JSON/markdown/PNG outputs and the figure types of seed 004 (heatmaps, heat-strips, line plots)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null (they mark undefined cells such as a layer's effect on itself)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    text = json.dumps(_clean(data), indent=2)
+    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    try:
+        return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def heatmap(matrix: Sequence[Sequence[float | None]], title: str, xlabel: str, ylabel: str,
+            path: str | Path, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis") -> Path:
+    """One matrix as an image (source rows × target columns), undefined cells (None/NaN) left blank."""
+    data = [[float("nan") if v is None else v for v in row] for row in matrix]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.35 * max(len(data[0]), 4), 1.0 + 0.35 * max(len(data), 4)))
+    image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    fig.colorbar(image, ax=ax)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def heat_strips(strips: dict[str, dict[int, list[float | None]]], title: str, label: str, path: str | Path,
+                depth: int, cmap: str = "magma", symlog: bool = False) -> Path:
+    """Seed 004 Fig. 3/6: one panel per operation, one row per block size, one column per start position.
+
+    `symlog` uses a symmetric-log colour scale, so a few catastrophic cells do not hide the small ones."""
+    from matplotlib.colors import Normalize, SymLogNorm
+
+    names = list(strips)
+    rows = sum(len(strips[n]) for n in names)
+    fig, axes = plt.subplots(len(names), 1, figsize=(1.5 + 0.4 * depth, 1.2 + 0.55 * rows), squeeze=False)
+    fig.subplots_adjust(hspace=0.7)
+    values = [v for n in names for row in strips[n].values() for v in row if v is not None]
+    vmin, vmax = (min(values), max(values)) if values else (0.0, 1.0)
+    norm = SymLogNorm(linthresh=1e-2, vmin=vmin, vmax=vmax) if symlog else Normalize(vmin=vmin, vmax=vmax)
+    for ax, name in zip(axes[:, 0], names):
+        sizes = sorted(strips[name])
+        grid = [[float("nan") if v is None else v for v in (strips[name][s] + [None] * depth)[:depth]] for s in sizes]
+        image = ax.imshow(grid or [[float("nan")] * depth], cmap=cmap, norm=norm, aspect="auto")
+        ax.set_yticks(range(len(sizes)), [f"len={s}" for s in sizes])
+        ax.set_xticks(range(depth))
+        ax.set_title(name, fontsize=9)
+    axes[-1, 0].set_xlabel("start position (effective depth)")
+    fig.suptitle(title)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label=label)
+    return save_figure(fig, path)
+
+
+def line_plot(series: dict[str, Sequence[float]], title: str, xlabel: str, ylabel: str, path: str | Path,
+              x: Sequence[float] | None = None) -> Path:
+    """Several per-depth curves on one axis (seed 004 Fig. 1B/C, 4)."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, ys in series.items():
+        ax.plot(list(x) if x is not None else list(range(len(ys))), list(ys), marker="o", ms=3, label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str, path: str | Path,
+                log_y: Sequence[str] = ()) -> Path:
+    """Side-by-side per-depth line plots, one panel per title; titles in `log_y` get a log y axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for name, ys in series.items():
+            ax.plot(range(len(ys)), list(ys), marker="o", ms=3, label=name)
+        ax.set(title=title, xlabel=xlabel, yscale="log" if title in log_y else "linear")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)

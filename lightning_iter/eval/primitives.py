@@ -1,0 +1,203 @@
+"""The reasoning-primitive benchmark: fixed, seeded 5-shot multiple-choice test sets and their scoring.
+
+Seed 000 App. I.1 / seed 004 App. C (after Saunshi et al. 2024). Problems come from the generators of
+`lightning_iter.data.primitives`; this module only turns them into multiple-choice items and scores
+them. Each choice is scored by the summed log-likelihood of `" " + choice` given the few-shot prompt
+(the training text writes `prompt + " " + answer`), the highest wins; 10 choices for copying and 5 for
+variable assignment (chance 10 % / 20 %). By default the choice's tokens are followed by the tokenizer's EOS,
+which ends every solved query in the training stream: without it a choice that is a prefix of another
+("6" and "62", "car" and "card") always scores at least as high, since P(" 62") = P(" 6") P("2" | " 6").
+
+Test items draw from the rng namespace `"primitives-test:{seed}:{task}:{depth}:{index}"`, which is
+disjoint from the training stream's `"train:{seed}:{index}"` and holdout `"val:{seed}:{index}"`
+(`data/stream.py`), so no test item is generated from a training rng; tests also check that no test
+query occurs in a large sample of training documents.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+from torchmetrics import MeanMetric
+
+from ..data.primitives import ASSIGN_DEPTHS, COPY_TASKS, MAX_SHOTS, TASKS, Problem, allowed_depths, generate_problem
+from ..data.tokenizer import Tokenizer
+from ..errors import ConfigError
+from .scoring import context_window, encode_pair, score_requests
+
+TEST_NAMESPACE = "primitives-test"
+DEFAULT_ITEMS = 1000
+SHOT_SEPARATOR = "\n\n"
+
+__all__ = ["Example", "make_example", "test_set", "task_keys", "chance", "evaluate_primitives", "key"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One multiple-choice item: `prompt` (few-shot text ending with `->`), `choices`, and `answer` (index)."""
+
+    task: str
+    depth: int
+    shots: int
+    prompt: str
+    choices: tuple[str, ...]
+    answer: int
+    query: Problem
+
+    @property
+    def target(self) -> str:
+        """The correct choice's text."""
+        return self.choices[self.answer]
+
+
+def key(task: str, depth: int) -> str:
+    """The result key of a task at a depth, e.g. `assign_code@1`."""
+    return f"{task}@{depth}"
+
+
+def _check(task: str, depth: int, shots: int) -> None:
+    if task not in TASKS:
+        raise ConfigError(f"task={task!r} is not a reasoning primitive: choose from {', '.join(TASKS)}")
+    if isinstance(depth, bool) or depth not in allowed_depths(task):
+        raise ConfigError(f"depth={depth!r} is not valid for task {task!r}: allowed depths are {allowed_depths(task)}")
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
+        raise ConfigError(f"shots={shots!r} is not allowed: it must be an integer >= 0")
+
+
+def make_example(
+    task: str, depth: int = 0, shots: int = MAX_SHOTS, seed: int = 0, index: int = 0, namespace: str = TEST_NAMESPACE
+) -> Example:
+    """Item `index` of the test set `seed` of `task` at `depth`, with `shots` solved examples before the query.
+
+    The query and the solved examples come from separate rngs, so the same item keeps its query for any
+    number of shots (what the in-context-learning sweep varies). Choices are shuffled deterministically.
+    `namespace` selects another rng family (the SFT sweep draws its training items from its own).
+    """
+    _check(task, depth, shots)
+    name = f"{namespace}:{seed}:{task}:{depth}:{index}"
+    query = generate_problem(task, random.Random(name + ":query"), depth)
+    shot_rng = random.Random(name + ":shots")
+    solved = [generate_problem(task, shot_rng, depth).text() for _ in range(shots)]
+    prompt = SHOT_SEPARATOR.join([*solved, query.prompt])
+    choices = [query.answer, *query.distractors]
+    random.Random(name + ":choices").shuffle(choices)
+    return Example(task, depth, shots, prompt, tuple(choices), choices.index(query.answer), query)
+
+
+def test_set(task: str, depth: int = 0, n_items: int = DEFAULT_ITEMS, shots: int = MAX_SHOTS, seed: int = 0) -> list[Example]:
+    """The fixed test set: items 0..n_items-1 of `make_example(task, depth, shots, seed, index)`."""
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
+        raise ConfigError(f"n_items={n_items!r} is not allowed: it must be an integer >= 1")
+    return [make_example(task, depth, shots, seed, index=i) for i in range(n_items)]
+
+
+test_set.__test__ = False  # not a pytest test despite the name
+
+
+def task_keys(tasks: Iterable[str] | None = None, depths: Iterable[int] | None = None) -> list[tuple[str, int]]:
+    """(task, depth) pairs to evaluate: every task at each requested depth it allows.
+
+    Copying tasks have only depth 0 and are evaluated there whatever `depths` says; a depth no task
+    allows is an error.
+    """
+    tasks = list(TASKS if tasks is None else tasks)
+    for task in tasks:
+        if task not in TASKS:
+            raise ConfigError(f"--tasks contains {task!r}: choose from {', '.join(TASKS)}")
+    depths = list(ASSIGN_DEPTHS if depths is None else depths)
+    for depth in depths:
+        if isinstance(depth, bool) or depth not in ASSIGN_DEPTHS:
+            raise ConfigError(f"--depths contains {depth!r}: allowed depths are {ASSIGN_DEPTHS}")
+    if not tasks or not depths:
+        raise ConfigError("--tasks and --depths must each name at least one value")
+    pairs: list[tuple[str, int]] = []
+    for task in dict.fromkeys(tasks):
+        chosen = (0,) if task in COPY_TASKS else tuple(d for d in dict.fromkeys(depths))
+        pairs += [(task, d) for d in chosen]
+    return pairs
+
+
+def chance(task: str) -> float:
+    """Accuracy of a uniform guess: 1/10 for copying, 1/5 for variable assignment."""
+    return 1.0 / (1 + len(make_example(task, 0, 0).query.distractors))
+
+
+def score_examples(
+    model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Example], *, batch_size: int = 32,
+    progress: bool = False, desc: str = "primitives", end_of_text: bool = True,
+) -> tuple[list[int], list[bool]]:
+    """Predicted choice index of every example (one batched pass over all (prompt, choice) rows) and whether
+    its prompt had to be cut to fit the model's window. `end_of_text` appends EOS to every choice (see above)."""
+    requests, owners = [], []
+    end = [tokenizer.eos_id] if end_of_text else []
+    for n, example in enumerate(examples):
+        for choice in example.choices:
+            context, continuation = encode_pair(tokenizer, example.prompt, " " + choice)
+            requests.append((context, continuation + end))
+            owners.append(n)
+    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    scores = score_requests(model, requests, batch_size=batch_size, max_len=context_window(model), pad_id=pad,
+                            progress=progress, desc=desc)
+    best: list[tuple[float, int]] = [(-float("inf"), -1)] * len(examples)
+    offsets = [0] * len(examples)
+    truncated = [False] * len(examples)
+    for owner, score in zip(owners, scores):
+        choice = offsets[owner]
+        offsets[owner] += 1
+        if score.logprob > best[owner][0]:
+            best[owner] = (score.logprob, choice)
+        truncated[owner] |= score.truncated
+    return [b[1] for b in best], truncated
+
+
+def evaluate_primitives(
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    tasks: Sequence[str] | None = None,
+    depths: Sequence[int] | None = None,
+    n_items: int = DEFAULT_ITEMS,
+    shots: int = MAX_SHOTS,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+    end_of_text: bool = True,
+) -> dict[str, Any]:
+    """Multiple-choice accuracy per `task@depth`, per task, and the seeds' "Reasoning Primitives" mean.
+
+    `mean` averages the tasks, each task averaging its depths (seed 004 Table 6: the Mean of the five task
+    columns). Returns `{"accuracy": {key: acc}, "mean": float, "per_task": {task: acc}, "n_items": int,
+    "chance": {key: p}, "shots", "seed", "truncated": {key: fraction of prompts cut to the model window}}`.
+    """
+    pairs = task_keys(tasks, depths)
+    sets = {key(task, depth): test_set(task, depth, n_items, shots, seed) for task, depth in pairs}
+    examples = [example for items in sets.values() for example in items]
+    predicted, cut = score_examples(model, tokenizer, examples, batch_size=batch_size, progress=progress,
+                                    desc="primitives", end_of_text=end_of_text)
+    accuracy, chances, truncated = {}, {}, {}
+    start = 0
+    for (task, _), (name, items) in zip(pairs, sets.items()):
+        metric = MeanMetric()
+        for example, choice in zip(items, predicted[start:start + len(items)]):
+            metric.update(float(choice == example.answer))
+        accuracy[name] = float(metric.compute())
+        chances[name] = chance(task)
+        truncated[name] = sum(cut[start:start + len(items)]) / len(items)
+        start += len(items)
+    per_task: dict[str, list[float]] = {}
+    for (task, _), value in zip(pairs, accuracy.values()):
+        per_task.setdefault(task, []).append(value)
+    task_mean = {task: sum(v) / len(v) for task, v in per_task.items()}
+    return {
+        "accuracy": accuracy,
+        "mean": sum(task_mean.values()) / len(task_mean),
+        "per_task": task_mean,
+        "n_items": n_items,
+        "chance": chances,
+        "shots": shots,
+        "seed": seed,
+        "truncated": truncated,
+    }

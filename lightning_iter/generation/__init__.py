@@ -1,0 +1,16 @@
+"""Text generation with a KV cache indexed by effective depth, sampling, and adaptive depth (zero-shot exit)."""
+
+from .adaptive import AdaptiveDepth, LoopSpan, adaptive_forward, find_loop
+from .generate import CACHE_CHOICES, GenerationResult, generate
+from .sampling import sample_next
+
+__all__ = [
+    "CACHE_CHOICES",
+    "AdaptiveDepth",
+    "GenerationResult",
+    "LoopSpan",
+    "adaptive_forward",
+    "find_loop",
+    "generate",
+    "sample_next",
+]

@@ -1,0 +1,42 @@
+"""Next-token choice: greedy, or sampling with temperature, top-k and top-p (nucleus) filtering."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """Raise ConfigError for out-of-range sampling options."""
+    if temperature < 0:
+        raise ConfigError(f"--temperature={temperature} is not allowed: use 0 for greedy or a positive value")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"--top_k={top_k} is not allowed: it must be an integer >= 1 (or unset)")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ConfigError(f"--top_p={top_p} is not allowed: it must be in (0, 1] (or unset)")
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Token ids [batch] from last-position logits [batch, vocab]; `temperature == 0` is greedy (argmax)."""
+    check_sampling(temperature, top_k, top_p)
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    scores = logits.float() / temperature
+    if top_k is not None and top_k < scores.shape[-1]:
+        kth = torch.topk(scores, top_k, dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
+        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative - sorted_scores.softmax(dim=-1) >= top_p  # keep the smallest prefix reaching top_p
+        sorted_scores = sorted_scores.masked_fill(drop, float("-inf"))
+        scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
+    probs = scores.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

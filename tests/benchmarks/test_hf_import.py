@@ -1,0 +1,34 @@
+"""benchmarks/hf_import.py: the child measurement imports the written directory and reports its memory."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+from lightning_iter.model import Transformer
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "hf_import.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("lightning_iter_bench_hf_import", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_child_measures_an_import_of_the_written_directory(tmp_path, capsys):
+    bench = load()
+    directory = tmp_path / "tiny"
+    file_bytes = bench.write_directory("tiny", "float32", directory)
+    model = Transformer.from_hf(directory)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert params < file_bytes < params + 100_000  # one copy of each weight plus the header
+    for method in bench.METHODS:
+        bench.child(method, directory)
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        expected = params // 2 if method == "from_hf(dtype=other)" else params
+        assert row["method"] == method and row["param_bytes"] == expected
+        assert row["peak_rss_touched"] >= row["peak_rss"] >= row["rss_before"] > 0
+    assert next(model.parameters()).dtype == torch.float32

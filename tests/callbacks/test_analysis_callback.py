@@ -1,0 +1,46 @@
+"""DepthAnalysis runs chosen analyses during fit, on the grown model, and logs them to TensorBoard."""
+
+import pytest
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_iter.callbacks.analysis_callback import DepthAnalysis
+from lightning_iter.callbacks.depth_schedule import DepthSchedule
+from lightning_iter.errors import ConfigError
+from tests.helpers import small_data, small_lm, trainer
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_analyses_follow_growth_and_reach_tensorboard(tmp_path):
+    callback = DepthAnalysis(every_n_steps=2, analyses="depth_score,similarity", n_examples=2, seq_len=12,
+                             options={"block_size": 1})
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    lm = small_lm({"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3)
+    t = trainer(max_steps=6, logger=logger, callbacks=[DepthSchedule(), callback])
+    t.fit(lm, datamodule=small_data())
+    assert [step for step, _ in callback.history] == [2, 4, 6]
+    depths = [len(summary["plan"]) for _, summary in callback.history]
+    assert depths[0] < depths[-1] == 3  # the analysis sees the model as grown at that step
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    assert [e.step for e in events.Scalars("analysis/depth_score")] == [2, 4, 6]
+    assert "analysis/depth_score_weight/depth_02" in events.Tags()["scalars"]
+    assert "analysis/similarity" in events.Tags()["images"]
+    assert (tmp_path / "tb" / "version_0" / "analysis" / "step_6" / "index.md").is_file()
+
+
+def test_bad_settings_fail_at_construction():
+    with pytest.raises(ConfigError, match="every_n_steps=0"):
+        DepthAnalysis(every_n_steps=0)
+    with pytest.raises(ConfigError, match="--analyses"):
+        DepthAnalysis(analyses="depth")
+    with pytest.raises(ConfigError, match="options"):
+        DepthAnalysis(options={"nope": 1})

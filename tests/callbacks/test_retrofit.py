@@ -1,0 +1,83 @@
+"""RetrofitRecurrence: the plan switches exactly at start_step (after growth), survives resume, adds no weights."""
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_iter.callbacks.retrofit import RetrofitRecurrence
+from lightning_iter.errors import ConfigError
+from lightning_iter.loading import load_model
+from tests.helpers import small_data, small_lm, trainer
+
+GROW = {"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 6}  # growth at steps 1 and 3 (1 -> 3 layers)
+RETROFIT = dict(start_step=3, block="1:3", extra=1)  # same step as the last growth: growth must run first
+
+
+class PlanRecorder(L.Callback):
+    """(step, plan, layer applications in the forward, loss) of every training batch."""
+
+    def __init__(self) -> None:
+        self.rows = []
+        self.calls = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.calls = 0
+        for layer in pl_module.model.layers:
+            if not getattr(layer, "_counted", False):
+                layer.register_forward_pre_hook(lambda *_: setattr(self, "calls", self.calls + 1))
+                layer._counted = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.rows.append((trainer.global_step - 1, pl_module.model.plan, self.calls, float(outputs["loss"])))
+
+
+@pytest.fixture(scope="module")
+def retrofitted_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrofit")
+    L.seed_everything(0)
+    recorder = PlanRecorder()
+    ckpt = ModelCheckpoint(dirpath=root, every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    lm = small_lm(GROW, n_layers=3)
+    trainer(max_steps=6, callbacks=[recorder, RetrofitRecurrence(**RETROFIT), ckpt], enable_checkpointing=True).fit(
+        lm, small_data())
+    return root, recorder.rows, lm
+
+
+def test_plan_switches_exactly_at_start_step_after_growth(retrofitted_run):
+    _, rows, lm = retrofitted_run
+    assert [(step, plan, calls) for step, plan, calls, _ in rows] == [
+        (0, (0,), 1), (1, (0, 1), 2), (2, (0, 1), 2),
+        (3, (0, 1, 2, 1, 2), 5), (4, (0, 1, 2, 1, 2), 5), (5, (0, 1, 2, 1, 2), 5),
+    ]
+    assert lm.model.n_unique == 3  # no new weights
+
+
+@pytest.mark.parametrize("resume_step", [2, 4], ids=["before-switch", "after-switch"])
+def test_resume_continues_exactly_as_the_uninterrupted_run(retrofitted_run, resume_step):
+    root, rows, _ = retrofitted_run
+    L.seed_everything(123)
+    recorder = PlanRecorder()
+    trainer(max_steps=6, callbacks=[recorder, RetrofitRecurrence(**RETROFIT)]).fit(
+        small_lm(GROW, n_layers=3), small_data(), ckpt_path=str(root / f"step={resume_step}.ckpt"))
+    assert [row[:3] for row in recorder.rows] == [row[:3] for row in rows[resume_step:]]
+    torch.testing.assert_close([r[3] for r in recorder.rows], [r[3] for r in rows[resume_step:]], rtol=0, atol=0)
+
+
+def test_checkpoint_after_the_switch_loads_with_the_looped_plan(retrofitted_run):
+    root, _, _ = retrofitted_run
+    assert load_model(root / "step=5.ckpt").model.plan == (0, 1, 2, 1, 2)
+    assert load_model(root / "step=2.ckpt").model.plan == (0, 1)
+
+
+def test_block_of_a_grown_model_and_bad_arguments():
+    callback = RetrofitRecurrence(start_step=0, block_index=2, block_size=4)
+    assert (callback.start, callback.end) == (8, 12)
+    assert callback.target_plan(tuple(range(24)))[:17] == (*range(12), 8, 9, 10, 11, 12)
+    with pytest.raises(ConfigError, match="exactly one of block"):
+        RetrofitRecurrence(start_step=0)
+    with pytest.raises(ConfigError, match="extra"):
+        RetrofitRecurrence(start_step=0, block="1:2", extra=0)
+    with pytest.raises(ConfigError, match="before the last growth step"):
+        trainer(max_steps=2, callbacks=[RetrofitRecurrence(start_step=1, block="0:1")]).fit(
+            small_lm(GROW, n_layers=3), small_data())
