@@ -44,3 +44,12 @@ def trainer(**kwargs: Any) -> L.Trainer:
         enable_model_summary=False, limit_val_batches=0, gradient_clip_val=1.0, num_sanity_val_steps=0,
     )
     return L.Trainer(**{**defaults, **kwargs})
+
+
+def write_checkpoint(path, depth: dict[str, Any], n_layers: int, max_steps: int) -> LanguageModel:
+    """Train `small_lm(depth, n_layers)` for `max_steps` on the small primitive data and save a checkpoint at `path`."""
+    lm = small_lm(depth, n_layers=n_layers)
+    t = trainer(max_steps=max_steps)
+    t.fit(lm, datamodule=small_data())
+    t.save_checkpoint(path)
+    return lm

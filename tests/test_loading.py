@@ -6,16 +6,14 @@ import torch
 from lightning_iter.data import ByteTokenizer, PrimitivesDataModule
 from lightning_iter.errors import CheckpointError, PlanError
 from lightning_iter.loading import load_model
-from tests.helpers import small_data, small_lm, trainer
+from tests.helpers import write_checkpoint
 
 
 @pytest.fixture(scope="module")
 def grown_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "grown.ckpt"
-    lm = small_lm({"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3)
-    t = trainer(max_steps=6)
-    t.fit(lm, datamodule=small_data())
-    t.save_checkpoint(path)
+    lm = write_checkpoint(path, {"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3,
+                          max_steps=6)
     return path, lm
 
 

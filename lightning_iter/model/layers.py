@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .ops import fused_add_rms_norm, rms_norm, swiglu
 
 if TYPE_CHECKING:
     from .cache import KVSlot
-from .ops import fused_add_rms_norm, rms_norm, swiglu
 
 
 class RMSNorm(nn.Module):

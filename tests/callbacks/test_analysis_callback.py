@@ -1,7 +1,6 @@
 """DepthAnalysis runs chosen analyses during fit, on the grown model, and logs them to TensorBoard."""
 
 import pytest
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -10,13 +9,6 @@ from lightning_iter.callbacks.depth_schedule import DepthSchedule
 from lightning_iter.errors import ConfigError
 from tests.helpers import small_data, small_lm, trainer
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_analyses_follow_growth_and_reach_tensorboard(tmp_path):

@@ -1,7 +1,6 @@
 """PrimitivesEval logs primitive accuracy to TensorBoard every N steps during fit."""
 
 import pytest
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -9,13 +8,6 @@ from lightning_iter.callbacks.eval_callback import PrimitivesEval
 from lightning_iter.errors import ConfigError
 from tests.helpers import small_data, small_lm, trainer
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_primitives_are_logged_every_n_steps(tmp_path):

@@ -3,10 +3,9 @@
 import json
 
 import pytest
-import torch
 
 from lightning_iter.cli import main
-from tests.helpers import small_data, small_lm, trainer
+from tests.helpers import write_checkpoint
 
 SMALL_RUN = ["--n_examples", "4", "--seq_len", "16", "--lens_steps", "5", "--n_items", "2", "--shots", "0",
              "--sizes", "[1, 2]", "--progress", "false"]
@@ -15,19 +14,9 @@ SMALL_RUN = ["--n_examples", "4", "--seq_len", "16", "--lens_steps", "5", "--n_i
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "grown.ckpt"
-    lm = small_lm({"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3)
-    t = trainer(max_steps=3)
-    t.fit(lm, datamodule=small_data())
-    t.save_checkpoint(path)
+    write_checkpoint(path, {"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3, max_steps=3)
     return path
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_all_on_a_repeated_checkpoint(checkpoint, tmp_path, capsys):

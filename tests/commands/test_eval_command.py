@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from lightning_iter.cli import main as cli_main
 from lightning_iter.eval.nll import heldout_nll
@@ -15,13 +14,6 @@ from tests.eval.checkpoints import tiny_model, write_checkpoint
 DATA = {"class_path": "lightning_iter.data.PrimitivesDataModule",
         "init_args": {"seq_len": 16, "batch_size": 4, "val_size": 8}}
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from lightning_iter.cli import main
 from lightning_iter.data import ByteTokenizer, HFTokenizer
 from lightning_iter.loading import load_model
-from tests.helpers import small_data, small_lm, trainer
+from tests.helpers import write_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
 
@@ -18,10 +18,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "grown.ckpt"
-    lm = small_lm({"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3)
-    t = trainer(max_steps=3)
-    t.fit(lm, datamodule=small_data())
-    t.save_checkpoint(path)
+    write_checkpoint(path, {"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3, max_steps=3)
     return path
 
 
