@@ -15,7 +15,7 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from ..errors import ConfigError
-from ..model import training_flops_per_token
+from ..model import inference_flops_per_token, training_flops_per_token
 from ..model.plan import format_plan
 
 
@@ -80,6 +80,9 @@ class DepthSchedule(L.Callback):
                 "depth/effective": float(lm.model.depth),
                 "depth/unique_layers": float(lm.model.n_unique),
                 "depth/unique_params": float(lm.model.num_parameters()),
+                # a looped or repeated layer counts once per pass: what a token pays, not what is stored
+                "depth/effective_params": float(lm.model.num_parameters(unique=False)),
+                "flops/inference_per_token": inference_flops_per_token(lm.model.config, lm.model.depth, seq_len),
                 "flops/training_cumulative": self.training_flops,
                 "tokens/cumulative": float(self.tokens),
             },

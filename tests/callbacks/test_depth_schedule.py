@@ -137,3 +137,15 @@ def test_growth_under_an_unsupported_strategy_is_rejected_at_start():
 
     with pytest.raises(ConfigError, match="trainer.strategy=FSDPLike is not supported with growing depth strategies"):
         DepthSchedule().on_fit_start(SimpleNamespace(strategy=FSDPLike()), small_lm(GROW, n_layers=3))
+
+
+def test_loop_logs_unique_and_effective_parameters_and_inference_flops():
+    from lightning_iter.model import inference_flops_per_token
+
+    lm = small_lm({"name": "loop", "layers": 2, "repeats": 3}, n_layers=2)
+    run = trainer(max_steps=2, log_every_n_steps=1)
+    run.fit(lm, small_data())
+    logged = run.logged_metrics
+    per_layer = sum(p.numel() for p in lm.model.layers[0].parameters())
+    assert logged["depth/effective_params"] - logged["depth/unique_params"] == pytest.approx(4 * per_layer)
+    assert logged["flops/inference_per_token"] == pytest.approx(inference_flops_per_token(lm.model.config, 6, 16))
