@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
+from ..atomic import save_figure_atomic, write_json_atomic, write_text_atomic
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _clean(value: Any) -> Any:
@@ -41,19 +27,12 @@ def _clean(value: Any) -> Any:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    text = json.dumps(_clean(data), indent=2)
-    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+    """JSON with undefined cells (NaN/inf) as null, written atomically."""
+    return write_json_atomic(path, _clean(data))
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    try:
-        return _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+write_text = write_text_atomic
+save_figure = save_figure_atomic
 
 
 def heatmap(matrix: Sequence[Sequence[float | None]], title: str, xlabel: str, ylabel: str,

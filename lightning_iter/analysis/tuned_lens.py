@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..model import Transformer
-from .io import _atomic
+from ..atomic import atomic_write
 from .trace import trace
 
 
@@ -46,7 +46,7 @@ class TunedLens(nn.Module):
         metadata = {"depth": str(self.depth), "d_model": str(self.weight.shape[1]), "plan": json.dumps(self.plan)}
         tensors = {"weight": self.weight.detach().float().cpu().contiguous(),
                    "bias": self.bias.detach().float().cpu().contiguous()}
-        return _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path, model: Transformer) -> "TunedLens":

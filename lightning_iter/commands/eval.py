@@ -10,6 +10,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
+from ..atomic import write_text_atomic
 from ..errors import ConfigError
 from ._common import add_model_arguments, load_from_arguments
 
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> None:
         detail = report.depth_table(primitives["accuracy"], primitives["chance"])
         note = (f"{cfg.shots}-shot multiple choice, {cfg.n_items} items per task and depth (seed {cfg.seed}); "
                 f"task columns average the depths evaluated.")
-        written.append(report.write_atomic(out / "primitives.md", f"{table}\n\n{detail}\n\n{note}\n"))
+        written.append(write_text_atomic(out / "primitives.md", f"{table}\n\n{detail}\n\n{note}\n"))
         written.append(report.bar_chart(primitives["accuracy"], primitives["chance"], out / "primitives.png",
                                         f"Reasoning primitives: {label}", primitives["mean"]))
         print(table, detail, note, sep="\n\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..errors import ConfigError
 from .documents import check_input, find_inputs, iter_documents
 from .hf_tokenizer import HFTokenizer
@@ -55,18 +56,5 @@ def train_bpe(
 
 def save_tokenizer(tokenizer: HFTokenizer, out: str | Path) -> Path:
     """Write `tokenizer.json` atomically (temp file in the same directory, then rename)."""
-    import os
-    import tempfile
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = tokenizer.to_spec()["json"]
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_text_atomic(out, tokenizer.to_spec()["json"])

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_json_atomic
 from ..errors import ConfigError
 from .documents import check_input, file_kind, find_inputs, iter_documents
 from .streaming import MANIFEST, is_url, read_manifest
@@ -162,12 +163,7 @@ def prepare_key(signatures: list[dict[str, Any]], tokenizer: Tokenizer, seq_len:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+_write_json = write_json_atomic  # a name of its own: tests replace it to simulate a crash before the manifest
 
 
 def prepare_dataset(

@@ -6,9 +6,6 @@ copied); every r runs on the same held-out batches / test items, so the curves a
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import save_figure_atomic, write_json_atomic
 from ..errors import ConfigError
 from ..model import inference_flops_per_token
 from ..model.plan import repeat_block
@@ -78,17 +76,6 @@ def repeat_sweep(
     return {"block": [start, end], "base_plan": list(base), "n_unique": model.n_unique, "rows": rows}
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") -> tuple[Path, Path]:
     """Write `repeat_sweep.json` and `repeat_sweep.png` (one panel per metric against extra passes)."""
     import matplotlib
@@ -99,7 +86,7 @@ def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") ->
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "repeat_sweep.json", out / "repeat_sweep.png"
-    _atomic_write(json_path, lambda p: p.write_text(json.dumps(result, indent=2)))
+    write_json_atomic(json_path, result)
     rows = result["rows"]
     extras = [row["extra"] for row in rows]
     panels = [k for k in ("nll", "primitives_mean") if k in rows[0]]
@@ -120,6 +107,5 @@ def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") ->
         ax.grid(alpha=0.3)
     fig.suptitle(title or "inference-time block repetition")
     fig.tight_layout()
-    _atomic_write(png_path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    plt.close(fig)
+    save_figure_atomic(fig, png_path)
     return json_path, png_path

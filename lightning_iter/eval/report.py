@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from ..atomic import save_figure_atomic, write_json_atomic
 from ..data.primitives import TASKS
 
 TASK_TITLES = {
@@ -22,41 +19,10 @@ TASK_TITLES = {
 TABLE_ORDER = ("copy_random", "copy_real", "assign_basic", "assign_code", "assign_math")
 
 
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`, so no half file remains."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+write_json = write_json_atomic
 
 
-def write_json(path: str | Path, obj: Any) -> Path:
-    return write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        plt.close(fig)
-    return path
+save_figure = save_figure_atomic
 
 
 def per_task(accuracy: Mapping[str, float]) -> dict[str, float]:
