@@ -12,13 +12,14 @@ Prints a markdown table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lightning_iter.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE7 = {  # seed 004 Table 7, PetaFLOPs for 200k iterations
@@ -156,9 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot(result["measured"]["grown"], result["measured"]["baseline"], args.out / "growth_cost.png")
         print(f"wrote {args.out / 'growth_cost.png'}")
     path = args.out / "growth_cost.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, result)
     print(f"\nwrote {path}")
     return result
 

@@ -14,13 +14,14 @@ coarse: page granularity and allocator behaviour, roughly ±0.5 MiB).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from lightning_iter.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,9 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "loop_cost.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, result)
     print(f"\nwrote {path}")
     return result
 
