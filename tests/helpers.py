@@ -53,3 +53,17 @@ def write_checkpoint(path, depth: dict[str, Any], n_layers: int, max_steps: int)
     t.fit(lm, datamodule=small_data())
     t.save_checkpoint(path)
     return lm
+
+
+def load_benchmark(name: str):
+    """Import `benchmarks/<name>.py` (a script folder, not a package) as a module, registered in sys.modules."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"lightning_iter_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -19,6 +19,13 @@ from ..model import inference_flops_per_token, training_flops_per_token
 from ..model.plan import format_plan
 
 
+
+def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
+    """`pl_module` if it is a lightning_iter LanguageModel (has `.model` and `.depth_strategy`), else a TypeError."""
+    if not hasattr(pl_module, "depth_strategy") or not hasattr(pl_module, "model"):
+        raise TypeError(f"{owner} needs a lightning_iter LanguageModel (with .model and .depth_strategy)")
+    return pl_module
+
 class DepthSchedule(L.Callback):
     """Grows the model when the global step reaches a stage boundary; logs depth, parameters and FLOPs."""
 
@@ -28,9 +35,7 @@ class DepthSchedule(L.Callback):
 
     @staticmethod
     def _lm(pl_module: L.LightningModule) -> Any:
-        if not hasattr(pl_module, "depth_strategy") or not hasattr(pl_module, "model"):
-            raise TypeError("DepthSchedule needs a lightning_iter LanguageModel (with .model and .depth_strategy)")
-        return pl_module
+        return require_language_model(pl_module, "DepthSchedule")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         lm = self._lm(pl_module)

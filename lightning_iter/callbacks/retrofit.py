@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ..errors import ConfigError
 from ..model.plan import Plan, format_plan, parse_repeat, repeat_block
+from .depth_schedule import DepthSchedule, require_language_model
 
 
 class RetrofitRecurrence(L.Callback):
@@ -70,9 +71,7 @@ class RetrofitRecurrence(L.Callback):
 
     @staticmethod
     def _lm(pl_module: L.LightningModule) -> Any:
-        if not hasattr(pl_module, "model") or not hasattr(pl_module, "depth_strategy"):
-            raise TypeError("RetrofitRecurrence needs a lightning_iter LanguageModel (with .model and .depth_strategy)")
-        return pl_module
+        return require_language_model(pl_module, "RetrofitRecurrence")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         growth = self._lm(pl_module).depth_strategy.growth_steps()
@@ -104,8 +103,6 @@ class RetrofitRecurrence(L.Callback):
     @staticmethod
     def _grow_first(trainer: L.Trainer, lm: Any, batch: Any, batch_idx: int) -> None:
         """Let DepthSchedule finish a growth due at this step before the plan is repeated (idempotent)."""
-        from .depth_schedule import DepthSchedule
-
         if lm.model.n_unique >= lm.depth_strategy.n_unique_at(trainer.global_step):
             return
         for callback in trainer.callbacks:

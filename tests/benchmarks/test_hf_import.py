@@ -1,21 +1,15 @@
 """benchmarks/hf_import.py: the child measurement imports the written directory and reports its memory."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
 from lightning_iter.model import Transformer
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "hf_import.py"
+from tests.helpers import load_benchmark
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("lightning_iter_bench_hf_import", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("hf_import")
 
 
 def test_child_measures_an_import_of_the_written_directory(tmp_path, capsys):

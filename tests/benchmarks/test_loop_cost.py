@@ -1,18 +1,14 @@
 """benchmarks/loop_cost.py runs end to end on a tiny model and reports ratios against the linear model."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "loop_cost.py"
+from tests.helpers import load_benchmark
+
 FLAGS = ["--n_layers", "2", "--block", "0:1", "--batch", "1", "--seq_len", "16", "--prompt_len", "4", "--new_tokens", "2"]
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("lightning_iter_bench_loop_cost", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("loop_cost")
 
 
 def test_loop_cost_table_and_json(tmp_path, capsys):
