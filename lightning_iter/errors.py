@@ -1,9 +1,14 @@
-"""Error types for bad input: each carries one clear message naming the field, the value and what is allowed.
+"""Error types for bad input, and the validators that raise them: one clear message naming the field, the value
+and what is allowed (`check_int`, `check_ints`, `check_float`, `check_choice`).
 
 The CLI prints these as a single line (no traceback) and exits with status 2.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
 
 
 class LightningIterError(ValueError):
@@ -24,3 +29,77 @@ class UnknownStrategyError(LightningIterError):
 
 class CheckpointError(LightningIterError):
     """A checkpoint does not belong to the model being built, or is malformed."""
+
+
+def _fail(error: type[LightningIterError], field: str, value: Any, allowed: str) -> LightningIterError:
+    return error(f"{field}={value!r} is not allowed: {allowed}")
+
+
+def check_int(
+    field: str,
+    value: Any,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    *,
+    error: type[LightningIterError] = ConfigError,
+) -> int:
+    """`value` if it is an int (not a bool) within [minimum, maximum]; else `error` naming field, value and range."""
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum) or (
+        maximum is not None and value > maximum
+    ):
+        if minimum is not None and maximum is not None:
+            allowed = f"it must be an integer in {minimum}..{maximum}"
+        elif minimum is not None:
+            allowed = f"it must be an integer >= {minimum}"
+        elif maximum is not None:
+            allowed = f"it must be an integer <= {maximum}"
+        else:
+            allowed = "it must be an integer"
+        raise _fail(error, field, value, allowed)
+    return value
+
+
+def check_ints(
+    field: str, values: Iterable[Any], minimum: int | None = None, *, error: type[LightningIterError] = ConfigError
+) -> list[int]:
+    """Every entry checked by `check_int` (the field named with its index); a non-empty list is required."""
+    items = list(values)
+    if not items:
+        raise _fail(error, field, items, "give at least one integer")
+    return [check_int(f"{field}[{i}]", v, minimum, error=error) for i, v in enumerate(items)]
+
+
+def check_float(
+    field: str,
+    value: Any,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    above: float | None = None,
+    error: type[LightningIterError] = ConfigError,
+) -> float:
+    """`value` as a float if it is a finite real number (not a bool) within the bounds (`above`: strictly greater)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    ok = ok and (above is None or value > above)
+    if not ok:
+        bounds = []
+        if above is not None:
+            bounds.append(f"> {above:g}")
+        if minimum is not None:
+            bounds.append(f">= {minimum:g}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum:g}")
+        allowed = "it must be a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+        raise _fail(error, field, value, allowed)
+    return float(value)
+
+
+def check_choice(
+    field: str, value: Any, choices: Iterable[Any], *, error: type[LightningIterError] = ConfigError
+) -> Any:
+    """`value` if it is one of `choices`; else `error` listing them."""
+    options = tuple(choices)
+    if value not in options:
+        raise _fail(error, field, value, f"choose one of {', '.join(str(c) for c in options)}")
+    return value

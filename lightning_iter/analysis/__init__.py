@@ -1,6 +1,6 @@
 """Depth analyses indexed by effective depth: depth score, tuned lens, interventions, effects, contributions, similarity."""
 
-from .suite import ANALYSES, AnalysisOptions, Context, parse_analyses, run_analyses
+from .analyze import ANALYSES, AnalysisOptions, Context, parse_analyses, run_analyses
 from .trace import Trace, run_layer, sublayers, trace
 
 __all__ = ["ANALYSES", "AnalysisOptions", "Context", "Trace", "parse_analyses", "run_analyses", "run_layer",

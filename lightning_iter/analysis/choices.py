@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..data.tokenizer import Tokenizer
 from ..model import Transformer
-from .data import Item, encode_choices
+from .inputs import Item, encode_choices
 from .trace import model_device, trace
 
 Readout = Callable[[int, torch.Tensor], torch.Tensor]  # (effective depth i of h_i, hidden [N, d]) -> logits [N, V]

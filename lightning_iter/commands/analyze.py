@@ -8,7 +8,7 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from ..analysis import AnalysisOptions, Context, parse_analyses, run_analyses
-from ..analysis.data import heldout_tokens
+from ..analysis.inputs import heldout_tokens
 from ._common import add_model_arguments, load_from_arguments
 
 

@@ -31,7 +31,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> None:
     cfg = build_parser().parse_args(argv)
     from ..eval import report
-    from ..eval.icl import icl_sweep
+    from ..eval.icl_sweep import icl_sweep
 
     loaded = load_from_arguments(cfg)
     shots = None if cfg.shots.strip().lower() == "auto" else parse_list(cfg.shots, "shots", int)

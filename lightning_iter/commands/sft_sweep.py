@@ -37,7 +37,7 @@ def main(argv: list[str]) -> None:
     import torch
 
     from ..eval import report
-    from ..eval.sft import sft_sweep
+    from ..eval.sft_sweep import sft_sweep
 
     loaded = load_from_arguments(cfg)
     torch.manual_seed(cfg.seed)

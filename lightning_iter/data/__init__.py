@@ -1,6 +1,6 @@
 """Data: the embedded reasoning-primitive corpus, tokenizers (bytes, Hugging Face), prepared corpora and the data modules."""
 
-from .datamodule import PrimitivesDataModule
+from .primitive_corpus import PrimitivesDataModule
 from .hf_tokenizer import HFTokenizer
 from .streaming import StreamingDataModule
 from .tokenizer import ByteTokenizer, Tokenizer, register_tokenizer_kind, tokenizer_from_spec

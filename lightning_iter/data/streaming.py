@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..errors import ConfigError
-from .datamodule import _split_inputs_targets
+from .primitive_corpus import _split_inputs_targets
 from .mixture import Mixture, Phase, normalize_weights
 from .tokenizer import ByteTokenizer, Tokenizer, tokenizer_from_spec
 

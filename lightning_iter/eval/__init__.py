@@ -1,5 +1,5 @@
 """Evaluation: reasoning primitives (5-shot multiple choice), held-out NLL, ICL/SFT sweeps, the lm-eval adapter.
 
-Submodules are imported on use (`lightning_iter.eval.primitives`, `.nll`, `.icl`, `.sft`, `.report`,
-`.lm_eval_adapter`); the last needs the optional `eval` extra (lm-eval).
+Submodules are imported on use (`lightning_iter.eval.primitives`, `.nll`, `.icl_sweep`, `.sft_sweep`, `.report`,
+`.lm_eval`); the last needs the optional `eval` extra (lm-eval).
 """

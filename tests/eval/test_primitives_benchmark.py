@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lightning_iter.data.primitives import ASSIGN_DEPTHS, TASKS, allowed_depths
-from lightning_iter.data.stream import packed_sequence
+from lightning_iter.data.primitive_corpus import packed_sequence
 from lightning_iter.data.tokenizer import ByteTokenizer
 from lightning_iter.errors import ConfigError
 from lightning_iter.eval.primitives import (

@@ -21,7 +21,7 @@ from ..model import Transformer
 from . import io
 from .choices import choice_accuracy
 from .contributions import sublayer_contributions
-from .data import primitive_items
+from .inputs import primitive_items
 from .effects import default_boundaries, depth_score, local_effects, skip_effects
 from .interventions import DEFAULT_SIZES, OPERATIONS, block_interventions
 from .similarity import block_similarity

@@ -2,7 +2,7 @@
 
     trainer:
       callbacks:
-        - class_path: lightning_iter.callbacks.analysis_callback.DepthAnalysis
+        - class_path: lightning_iter.callbacks.DepthAnalysis
           init_args: {every_n_steps: 1000, analyses: "depth_score,contributions,similarity"}
 """
 

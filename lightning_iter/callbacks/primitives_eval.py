@@ -2,7 +2,7 @@
 
     trainer:
       callbacks:
-        - class_path: lightning_iter.callbacks.eval_callback.PrimitivesEval
+        - class_path: lightning_iter.callbacks.PrimitivesEval
           init_args: {every_n_steps: 100, n_items: 50, tasks: [assign_basic, copy_random]}
 """
 

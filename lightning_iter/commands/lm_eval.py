@@ -5,7 +5,7 @@
 
 Arguments are lm-eval's own (`lm_eval run --help`); the package's task folder is added as `--include_path`
 unless one is given. lm-eval 0.4 looks models up in a registry without plugin entry points, so plain
-`lm_eval --model lightning_iter` cannot see the model unless `lightning_iter.eval.lm_eval_adapter` is imported.
+`lm_eval --model lightning_iter` cannot see the model unless `lightning_iter.eval.lm_eval` is imported.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
     try:
         from lm_eval.__main__ import cli_evaluate
 
-        from ..eval.lm_eval_adapter import LM_EVAL_TASKS_DIR
+        from ..eval.lm_eval import LM_EVAL_TASKS_DIR
     except ImportError as err:
         raise ConfigError(f"lm-eval is not installed ({err}): pip install 'lightning-iter[eval]'") from None
     saved = sys.argv

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lightning_iter.cli import main as cli_main
-from lightning_iter.commands.lm_eval_harness import harness_argv
+from lightning_iter.commands.lm_eval import harness_argv
 from lightning_iter.data.tokenizer import ByteTokenizer
 from lightning_iter.loading import LoadedModel
 from tests.eval.checkpoints import tiny_model, write_checkpoint
@@ -16,7 +16,7 @@ from tests.eval.checkpoints import tiny_model, write_checkpoint
 # lm-eval is in the dev extra, so CI has it: a missing install fails here instead of skipping.
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from lightning_iter.eval.lm_eval_adapter import LM_EVAL_TASKS_DIR, LightningIterLM  # noqa: E402
+from lightning_iter.eval.lm_eval import LM_EVAL_TASKS_DIR, LightningIterLM  # noqa: E402
 
 
 def request(kind, *args):

@@ -4,7 +4,7 @@ import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_iter.callbacks.eval_callback import PrimitivesEval
+from lightning_iter.callbacks import PrimitivesEval
 from lightning_iter.errors import ConfigError
 from tests.helpers import small_data, small_lm, trainer
 

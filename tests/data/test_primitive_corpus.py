@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_iter.data import ByteTokenizer, PrimitivesDataModule
-from lightning_iter.data.stream import PrimitiveHoldout, PrimitiveStream
+from lightning_iter.data.primitive_corpus import PrimitiveHoldout, PrimitiveStream
 from lightning_iter.errors import ConfigError
 
 import pytest

@@ -6,7 +6,7 @@ import pytest
 
 from lightning_iter.analysis import ANALYSES, AnalysisOptions, Context, parse_analyses, run_analyses
 from lightning_iter.analysis.choices import choice_accuracy
-from lightning_iter.analysis.data import primitive_items
+from lightning_iter.analysis.inputs import primitive_items
 from lightning_iter.data import ByteTokenizer
 from lightning_iter.errors import ConfigError
 from tests.analysis.builders import small_model

@@ -1,0 +1,87 @@
+"""`lightning_iter fit` (and `validate`, `test`): LightningCLI over `LanguageModel` and any LightningDataModule.
+
+    lightning_iter fit --config configs/quickstart.yaml
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
+
+
+def default_precision() -> str:
+    """bf16 autocast where the accelerator supports it, full fp32 elsewhere."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def check_ckpt_path(argv: Sequence[str]) -> None:
+    """Fail before any model is built when `--ckpt_path` names a file that does not exist."""
+    from ..errors import CheckpointError
+
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            value = arg.split("=", 1)[1]
+        if value and value not in SPECIAL_CKPT_PATHS and "://" not in value and not Path(value).is_file():
+            raise CheckpointError(
+                f"--ckpt_path={value} does not exist: give a checkpoint file written by `lightning_iter fit` "
+                f"(or one of {', '.join(SPECIAL_CKPT_PATHS)})"
+            )
+
+
+def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
+    """Run LightningCLI's `subcommand` (fit, validate or test) with our defaults and the end-of-fit summary."""
+    import lightning as L
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    from ..module import LanguageModel
+
+    check_ckpt_path(argv)
+
+    class LightningIterCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+            parser.set_defaults({"trainer.gradient_clip_val": 1.0, "trainer.precision": default_precision()})
+            parser.link_arguments(
+                "data",
+                "model.vocab_size",
+                compute_fn=lambda data: getattr(data, "vocab_size", None),
+                apply_on="instantiate",
+            )
+
+        def after_fit(self) -> None:
+            trainer = self.trainer
+            if not trainer.is_global_zero:
+                return
+            lm = self.model
+            callback = trainer.checkpoint_callback
+            ckpt = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+            print(
+                f"\n[lightning_iter] finished at step {trainer.global_step}: {lm.model.n_unique} unique layers, "
+                f"effective depth {lm.model.depth}, {lm.model.num_parameters():,} parameters"
+            )
+            if ckpt:
+                print(f"[lightning_iter] checkpoint: {Path(ckpt).resolve()}")
+            if trainer.logger is not None and trainer.logger.log_dir:
+                log_dir = Path(trainer.logger.log_dir)
+                print(f"[lightning_iter] logs: {log_dir.resolve()}  (tensorboard --logdir {log_dir.parent.resolve()})")
+
+    LightningIterCLI(
+        LanguageModel,
+        L.LightningDataModule,
+        subclass_mode_data=True,
+        args=[subcommand, *argv],
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
+
+
+def main(argv: Sequence[str]) -> None:
+    run_lightning("fit", argv)
