@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lightning_iter.atomic import write_json_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -133,9 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({'the loader is not the bottleneck' if slowest_loader > tiny else 'THE LOADER IS THE BOTTLENECK'})")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "data_throughput.json"
-    tmp_path = path.with_suffix(".json.tmp")
-    tmp_path.write_text(json.dumps(result, indent=2))
-    os.replace(tmp_path, path)
+    write_json_atomic(path, result)
     (args.out / "data_throughput.md").write_text(table + "\n")
     print(f"results: {path.resolve()} and {(args.out / 'data_throughput.md').resolve()}")
     return result

@@ -2,10 +2,10 @@
 
     python benchmarks/hf_import.py [--arch smollm-360m] [--dtype float32] [--out benchmarks/results/hf_import/<arch>-<dtype>]
 
-Writes the directory once with our exporter (`model.hf.save_hf`), then imports it in fresh
+Writes the directory once with our exporter (`model.export.save_hf`), then imports it in fresh
 subprocesses, each measuring wall time and the process's peak resident memory (VmHWM) above its
 RSS right before the import, then again after reading every weight once (as a first forward does):
-  * `from_hf`: `Transformer.from_hf` (meta-device model; `safe_open` maps each tensor, no copy);
+  * `from_hf`: `lightning_iter.model.hf.from_hf` (meta-device model; `safe_open` maps each tensor, no copy);
   * `from_hf(dtype=other)`: the same, converting each tensor to the other dtype (fp32 <-> bf16) as it is read;
   * `naive`: build the model normally (random init), `safetensors.torch.load_file`, `load_state_dict`.
 Prints a markdown table and writes JSON.
@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from lightning_iter.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -62,11 +64,11 @@ def child(method: str, directory: Path) -> None:
     if method == "naive":
         model = _import_naive(directory)
     else:
-        from lightning_iter.model import Transformer
+        from lightning_iter.model.hf import from_hf
 
         stored = json.loads((directory / "config.json").read_text())["torch_dtype"]
         other = torch.bfloat16 if stored == "float32" else torch.float32
-        model = Transformer.from_hf(directory, dtype=None if method == "from_hf" else other)
+        model = from_hf(directory, dtype=None if method == "from_hf" else other)
     seconds = time.perf_counter() - start
     peak = _status_bytes("VmHWM")
     with torch.no_grad():  # what a first forward does: every weight page is read (mmap-backed ones page in now)
@@ -85,7 +87,7 @@ def write_directory(arch: str, dtype_name: str, directory: Path) -> int:
     import torch
 
     from lightning_iter.model import ModelConfig, Transformer
-    from lightning_iter.model.hf import save_hf
+    from lightning_iter.model.export import save_hf
 
     weights = directory / "model.safetensors"
     if not weights.is_file():
@@ -132,9 +134,7 @@ def main() -> None:
     args.out = args.out or ROOT / "benchmarks" / "results" / "hf_import" / f"{args.arch}-{args.dtype}"
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"arch": args.arch, "dtype": args.dtype, "file_bytes": file_bytes, "rows": rows}
-    tmp = args.out / "hf_import.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(args.out / "hf_import.json")
+    write_json_atomic(args.out / "hf_import.json", payload)
     (args.out / "hf_import.md").write_text(table + "\n")
     print(f"\nresults: {(args.out / 'hf_import.json').resolve()} and hf_import.md")
 

@@ -13,13 +13,10 @@ Triton and Liger need a GPU; on a CPU-only machine only the PyTorch paths (eager
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from lightning_iter.atomic import write_json_atomic, write_text_atomic
 from lightning_iter.kernels import (
     HAS_TRITON,
     fused_add_rms_norm,
@@ -264,12 +262,6 @@ def plot(results: Sequence[Result], copy_gbps: float, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="benchmarks/kernels.py",
@@ -354,17 +346,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "argv": list(argv) if argv is not None else sys.argv[1:],
     }  # fmt: skip
     payload = {**meta, "results": [asdict(r) for r in results]}
-    _write_atomic(args.out / "kernels.json", json.dumps(payload, indent=2, default=_json_default))
-    _write_atomic(args.out / "kernels.md", table + "\n" + "".join(f"\n> {n}\n" for n in notes))
+    write_json_atomic(args.out / "kernels.json", payload, default=str)
+    write_text_atomic(args.out / "kernels.md", table + "\n" + "".join(f"\n> {n}\n" for n in notes))
     plot(results, copy_gbps, args.out / "kernels.png")
     print(f"\nwrote {args.out / 'kernels.json'}, {args.out / 'kernels.md'} and {args.out / 'kernels.png'}")
     return 0
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return str(v)
 
 
 if __name__ == "__main__":

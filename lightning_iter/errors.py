@@ -35,6 +35,13 @@ def _fail(error: type[LightningIterError], field: str, value: Any, allowed: str)
     return error(f"{field}={value!r} is not allowed: {allowed}")
 
 
+def _number(bound: float) -> str:
+    """`bound` as short as it reads back exactly (`0`, not `0.0`; all digits where `:g` would round)."""
+    if isinstance(bound, int):
+        return str(bound)
+    return f"{bound:g}" if float(f"{bound:g}") == bound else repr(bound)
+
+
 def check_int(
     field: str,
     value: Any,
@@ -79,20 +86,18 @@ def check_float(
     error: type[LightningIterError] = ConfigError,
 ) -> float:
     """`value` as a float if it is a finite real number (not a bool) within the bounds (`above`: strictly greater)."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    try:
+        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    # compare `value` itself: an int beyond 2**53 must not round into or out of range
+    ok = math.isfinite(number) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
     ok = ok and (above is None or value > above)
     if not ok:
-        bounds = []
-        if above is not None:
-            bounds.append(f"> {above:g}")
-        if minimum is not None:
-            bounds.append(f">= {minimum:g}")
-        if maximum is not None:
-            bounds.append(f"<= {maximum:g}")
+        bounds = [f"{op} {_number(b)}" for op, b in ((">", above), (">=", minimum), ("<=", maximum)) if b is not None]
         allowed = "it must be a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
         raise _fail(error, field, value, allowed)
-    return float(value)
+    return number
 
 
 def check_choice(

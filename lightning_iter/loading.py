@@ -14,12 +14,13 @@ from typing import Any
 
 import torch
 
+from .checkpoint import model_weights, read_entry
 from .data.tokenizer import Tokenizer, tokenizer_from_spec
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, check_choice
 from .model import ModelConfig, Transformer
+from .model.hf import EXTRA_KEY, load_hf
 from .model.plan import apply_repeat
 
-CHECKPOINT_KEY = "lightning_iter"
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
 
@@ -47,7 +48,9 @@ class LoadedModel:
         try:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as err:
-            raise CheckpointError(f"{self.source} names data module {spec['class_path']!r}, which cannot be imported: {err}")
+            raise CheckpointError(
+                f"{self.source} names data module {spec['class_path']!r}, which cannot be imported: {err}"
+            ) from None
         # LightningCLI records jsonargparse bookkeeping keys (`_class_path`, `_instantiator`) among the init args.
         init_args = {k: v for k, v in spec.get("init_args", {}).items() if not k.startswith("_")}
         return cls(**{**init_args, **overrides})
@@ -66,20 +69,17 @@ def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
     """Rebuild the `Transformer` (unique layers + plan) and tokenizer of a `lightning_iter fit` checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"--ckpt_path={path} does not exist: give a checkpoint file written by `lightning_iter fit`")
+        raise CheckpointError(
+            f"--ckpt_path={path} does not exist: give a checkpoint file written by `lightning_iter fit`"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
         raise CheckpointError(f"--ckpt_path={path} is not a readable PyTorch checkpoint: {err}") from None
-    state = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not {"config", "n_unique", "plan"} <= state.keys():
-        raise CheckpointError(
-            f"--ckpt_path={path} has no valid {CHECKPOINT_KEY!r} entry: it was not written by `lightning_iter fit`"
-        )
+    state = read_entry(checkpoint, f"--ckpt_path={path}")
     config = ModelConfig.from_dict({**state["config"], "n_layers": int(state["n_unique"])})
     model = Transformer(config, state["plan"])
-    weights = {k[len("model."):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("model.")}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing, unexpected = model.load_state_dict(model_weights(checkpoint), strict=False)
     missing = [k for k in missing if not k.startswith("rotary.")]
     if missing or unexpected:
         raise CheckpointError(
@@ -92,8 +92,6 @@ def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
 
 def load_hf_directory(path: str) -> LoadedModel:
     """`--ckpt_path hf:DIR`: a Hugging Face Llama directory with its `tokenizer.json` (`model.hf.load_hf`)."""
-    from .model.hf import EXTRA_KEY, load_hf
-
     model, info = load_hf(path)
     return LoadedModel(model, _hf_tokenizer(Path(path), info["hf_config"], EXTRA_KEY), f"hf:{path}", info)
 
@@ -115,7 +113,8 @@ def _hf_tokenizer(directory: Path, config: dict[str, Any], extra_key: str) -> To
         return tokenizer_from_spec(spec)
     raise CheckpointError(
         f"hf:{directory} has no tokenizer.json: save one beside the weights (in transformers: "
-        "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) writes it), or use Transformer.from_hf for weights only"
+        "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) writes it), "
+        "or use lightning_iter.model.hf.load_hf for weights only"
     )
 
 
@@ -144,8 +143,6 @@ def load_model(
         loaded = load_lightning_checkpoint(text)
     loaded.model.plan = apply_repeat(loaded.model.plan, repeat)
     if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ConfigError(f"--dtype={dtype!r} is not allowed: choose one of {', '.join(DTYPES)}")
-        dtype = DTYPES[dtype]
+        dtype = DTYPES[check_choice("--dtype", dtype, DTYPES)]
     loaded.model.to(device=device, dtype=dtype)
     return loaded

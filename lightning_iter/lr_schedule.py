@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 
 
 def wsd_factor(step: int, *, warmup_steps: int, total_steps: int, decay_steps: int, final_factor: float = 0.0) -> float:
@@ -28,8 +28,7 @@ def wsd_factor(step: int, *, warmup_steps: int, total_steps: int, decay_steps: i
 def validate_wsd(warmup_steps: int, total_steps: int, decay_steps: int) -> None:
     """Raise ConfigError if the three phases do not fit in `total_steps`."""
     for field, value in (("warmup_steps", warmup_steps), ("decay_steps", decay_steps), ("total_steps", total_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"model.{field}={value!r} is not allowed: it must be an integer >= 0")
+        check_int(f"model.{field}", value, 0)
     if warmup_steps + decay_steps > total_steps:
         raise ConfigError(
             f"model.warmup_steps={warmup_steps} + model.decay_steps={decay_steps} exceed the {total_steps} training "

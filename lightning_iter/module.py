@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -14,13 +13,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
+from .checkpoint import CHECKPOINT_KEY, build_entry, check_compatible, data_state, read_entry
 from .depth import DepthStrategy, get_strategy
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError
 from .lr_schedule import validate_wsd, wsd_factor
 from .model import ModelConfig, Transformer
-
-CHECKPOINT_KEY = "lightning_iter"
-CHECKPOINT_VERSION = 1
+from .model.hf import IMPORT_OVERRIDES, load_hf
 
 
 class LanguageModel(L.LightningModule):
@@ -130,77 +128,33 @@ class LanguageModel(L.LightningModule):
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def depth_state(self) -> dict[str, Any]:
-        return {
-            "version": CHECKPOINT_VERSION,
-            "config": self.model.config.to_dict(),
-            "n_unique": self.model.n_unique,
-            "plan": list(self.model.plan),
-            "depth": self.depth_strategy.spec(),
-        }
+        """The model's shape, unique layers, plan and depth strategy spec, as the checkpoint entry records them."""
+        return build_entry(self.model, self.depth_strategy.spec())
 
     def data_state(self) -> dict[str, Any]:
-        """The tokenizer spec and the data module (class path + init args) the run trains on, when known.
-
-        Stored in checkpoints so `eval`, `generate` and `analyze` decode with the training tokenizer and
-        measure held-out loss on the run's own validation split.
-        """
+        """The tokenizer spec and data module (class path + init args) the run trains on, when known."""
         trainer = self._trainer
-        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        state: dict[str, Any] = {}
-        tokenizer = getattr(datamodule, "tokenizer", None)
-        if tokenizer is not None and hasattr(tokenizer, "to_spec"):
-            state["tokenizer"] = tokenizer.to_spec()
-        if datamodule is not None:
-            cls = type(datamodule)
-            state["data"] = {"class_path": f"{cls.__module__}.{cls.__qualname__}",
-                             "init_args": {k: v for k, v in dict(getattr(datamodule, "hparams", {}) or {}).items()
-                                           if not k.startswith("_")}}
-        return state
+        return data_state(getattr(trainer, "datamodule", None) if trainer is not None else None)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {**self.depth_state(), **self.data_state()}
+        checkpoint[CHECKPOINT_KEY] = build_entry(self.model, self.depth_strategy.spec(), **self.data_state())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the checkpoint's depth before Lightning loads the weights (DESIGN.md §6, Resume)."""
-        state = checkpoint.get(CHECKPOINT_KEY)
-        if not isinstance(state, dict):
-            raise CheckpointError(
-                f"checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by lightning_iter "
-                "(expected a checkpoint saved by `lightning_iter fit`)"
-            )
-        check_compatible(state, self.model.config)
-        self.model.resize(int(state["n_unique"]), state["plan"])
-
-
-def check_compatible(state: dict[str, Any], config: ModelConfig) -> None:
-    """Raise CheckpointError if the checkpoint's model shape differs from `config` (unique-layer count aside)."""
-    saved = state.get("config")
-    if not isinstance(saved, dict) or "n_unique" not in state or "plan" not in state:
-        raise CheckpointError("checkpoint's lightning_iter entry is malformed: it needs 'config', 'n_unique' and 'plan'")
-    ignored = {"n_layers", "kernels", "name"}
-    current = config.to_dict()
-    for field, value in current.items():
-        if field in ignored:
-            continue
-        old = saved.get(field)
-        if old is None or (old != value and not (isinstance(value, float) and math.isclose(old, value))):
-            raise CheckpointError(
-                f"checkpoint is from another model: it has model.{field}={old!r}, this run builds "
-                f"model.{field}={value!r} (use the same arch and arch_overrides as the run that wrote it)"
-            )
+        entry = read_entry(checkpoint, "checkpoint")
+        check_compatible(entry, self.model.config)
+        self.model.resize(int(entry["n_unique"]), entry["plan"])
 
 
 def import_initial_model(source: str, overrides: dict[str, Any]) -> Transformer:
     """`model.init_from=hf:DIR` in fp32; `overrides` may only hold fields that keep its shapes, and a vocabulary
     (the data's) no larger than the model's."""
-    from .model.hf import IMPORT_OVERRIDES
-
     prefix, _, path = source.partition(":")
     if prefix != "hf" or not path:
         raise ConfigError(f"model.init_from={source!r} is not allowed: write hf:DIR (a local Hugging Face Llama directory)")
     shape = dict(overrides)
     vocab = shape.pop("vocab_size", None)
-    model = Transformer.from_hf(path, dtype=torch.float32, **{k: shape.pop(k) for k in IMPORT_OVERRIDES if k in shape})
+    model = load_hf(path, dtype=torch.float32, **{k: shape.pop(k) for k in IMPORT_OVERRIDES if k in shape})[0]
     imported = {**model.config.to_dict(), "n_layers": model.n_unique}
     for field, value in sorted(shape.items()):  # a config reused from a from-scratch run may repeat the shape
         if field not in imported or imported[field] != value:

@@ -100,13 +100,13 @@ def check_import(root: Path) -> int:
     from safetensors.torch import load_file
 
     sys.path.insert(0, str(ROOT))
-    from lightning_iter.model import Transformer
+    from lightning_iter.model.hf import from_hf
 
     worst = 0.0
     for name in MODELS:
         reference = load_file(root / name / "reference_logits.safetensors")
         with torch.no_grad():
-            logits = Transformer.from_hf(root / name)(reference["input_ids"])
+            logits = from_hf(root / name)(reference["input_ids"])
         err = ((logits - reference["logits"]).abs().max() / reference["logits"].abs().max()).item()
         worst = max(worst, err)
         keys = sorted(k for k in json.loads((root / name / "config.json").read_text()) if "rope" in k or "dtype" in k)
@@ -121,14 +121,14 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from lightning_iter.loading import load_model
-    from lightning_iter.model import Transformer
+    from lightning_iter.model.hf import from_hf
 
     hf = AutoModelForCausalLM.from_pretrained(directory).float().eval()
     config = json.loads((directory / "config.json").read_text())
     tokens = torch.randint(0, config["vocab_size"], (2, 24), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = hf(tokens).logits.float()
-        rows = [("our import of the exported dir", Transformer.from_hf(directory).float()(tokens))]
+        rows = [("our import of the exported dir", from_hf(directory).float()(tokens))]
         if ckpt:
             rows.append((f"original {ckpt}" + (f" --repeat {repeat}" if repeat else ""),
                          load_model(ckpt, repeat=repeat, dtype="float32").model(tokens)))

@@ -1,10 +1,19 @@
-"""Atomic writes: the target appears whole or not at all, and no temporary file is left behind."""
+"""Atomic writes and directory swaps: the target appears whole or not at all, and no temporary is left behind."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
-from lightning_iter.atomic import atomic_write, write_json_atomic, write_text_atomic
+from lightning_iter.atomic import (
+    atomic_write,
+    remove_stale_staging,
+    replace_dir,
+    staging_dir,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def test_written_files_are_complete_and_readable_by_others(tmp_path):
@@ -26,3 +35,66 @@ def test_a_failing_writer_keeps_the_previous_file_and_leaves_no_temporary(tmp_pa
         atomic_write(path, broken)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def _tree(path):
+    return {p.relative_to(path).as_posix(): p.read_text() for p in path.rglob("*") if p.is_file()}
+
+
+def test_replace_dir_swaps_in_the_new_directory_and_leaves_nothing_behind(tmp_path):
+    final = tmp_path / "out"
+    first = staging_dir(final)
+    assert first.parent == tmp_path and first.name.startswith(".out.tmp-") and not list(first.iterdir())
+    (first / "a.txt").write_text("one")
+    replace_dir(first, final)
+    second = staging_dir(final)
+    (second / "b.txt").write_text("two")
+    replace_dir(second, final)
+    assert _tree(final) == {"b.txt": "two"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_failure_mid_swap_leaves_the_old_directory_intact(tmp_path, monkeypatch):
+    final = tmp_path / "out"
+    (final / "sub").mkdir(parents=True)
+    (final / "sub" / "old.txt").write_text("old")
+    staging = staging_dir(final)
+    (staging / "new.txt").write_text("new")
+    rename = os.replace
+
+    def failing(src, dst):
+        if Path(src) == staging:
+            raise OSError("disk gone")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        replace_dir(staging, final)
+    monkeypatch.undo()
+    assert _tree(final) == {"sub/old.txt": "old"} and _tree(staging) == {"new.txt": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", staging.name])  # no moved-aside copy left
+
+
+def test_replacing_a_link_never_deletes_what_it_points_to(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("mine")
+    final = tmp_path / "out"
+    final.symlink_to(theirs, target_is_directory=True)
+    staging = staging_dir(final)
+    (staging / "new.txt").write_text("new")
+    replace_dir(staging, final)
+    assert not final.is_symlink() and _tree(final) == {"new.txt": "new"}
+    assert _tree(theirs) == {"keep.txt": "mine"}
+
+
+def test_stale_staging_of_a_killed_run_is_removed_and_nothing_else(tmp_path):
+    final = tmp_path / "out"
+    final.mkdir()
+    (tmp_path / ".out.tmp-1234abcd").mkdir()
+    (tmp_path / ".out.tmp-old-5678").mkdir()
+    (tmp_path / ".other.tmp-1").mkdir()
+    (tmp_path / "out.tmp-visible").mkdir()
+    assert not staging_dir(final, create=False).exists()
+    remove_stale_staging(final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-1", "out", "out.tmp-visible"]

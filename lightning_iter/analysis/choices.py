@@ -29,7 +29,7 @@ def choice_accuracy(
     batch_size: int = 16,
     progress: bool = False,
 ) -> dict[int, float]:
-    """Accuracy per residual depth i in `depths` (default: only h_L), reading logits with `readout` (default unembed)."""
+    """Accuracy per residual depth i in `depths` (default: only h_L), logits read by `readout` (default unembed)."""
     readout = readout or (lambda _i, hidden: model.unembed(hidden))
     depths = [model.depth] if depths is None else list(depths)
     max_len = int(model.config.max_seq_len)
@@ -54,7 +54,7 @@ def choice_accuracy(
             targets[j, :len(ids) - 1] = torch.tensor(ids[1:])
             mask[j, len(ids) - 1 - n_cont:len(ids) - 1] = True
         inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
-        tr = trace(model, inputs)
+        tr = trace(model, inputs, parts=False)
         row_of = mask.nonzero()[:, 0]
         wanted = targets[mask]
         for d in depths:

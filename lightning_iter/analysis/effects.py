@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ..model import Transformer
-from .trace import run_from, run_layer, trace
+from .trace import run_from, trace
 
 MODES = ("future", "current")
 COMPONENTS = ("layer", "attn")
@@ -36,15 +36,15 @@ def check_boundaries(boundaries: Sequence[int], seq_len: int) -> list[int]:
     bad = [t for t in boundaries if not (isinstance(t, int) and 0 <= t <= seq_len - 2)]
     if bad or not boundaries:
         raise ConfigError(
-            f"--boundaries={list(boundaries)!r} is not allowed: give positions 0..{seq_len - 2} (each needs later tokens)"
+            f"--boundaries={list(boundaries)!r} is not allowed: give positions 0..{seq_len - 2} "
+            "(each needs later tokens)"
         )
     return sorted(set(boundaries))
 
 
 def _settings(mode: str, boundaries: Sequence[int], seq_len: int, device: torch.device):
     """(keep mask [T], measured positions [T] bool) per boundary; current mode has one setting."""
-    if mode not in MODES:
-        raise ConfigError(f"mode={mode!r} is not allowed: choose one of {', '.join(MODES)}")
+    check_choice("mode", mode, MODES)
     pos = torch.arange(seq_len, device=device)
     if mode == "current":
         return [(torch.zeros(seq_len, device=device), torch.ones(seq_len, dtype=torch.bool, device=device))]
@@ -68,8 +68,7 @@ def skip_effects(
 ) -> dict[str, torch.Tensor]:
     """Propagated single-(sub)layer skips: `dout` [N, L] (max L2 change of softmaxed output per example) and
     `propagated` [L, L] (source × target max relative change of later layers' updates; NaN where target <= source)."""
-    if component not in COMPONENTS:
-        raise ConfigError(f"component={component!r} is not allowed: choose one of {', '.join(COMPONENTS)}")
+    check_choice("component", component, COMPONENTS)
     n, seq_len = tokens.shape
     depth = model.depth
     device = next(model.parameters()).device
@@ -122,10 +121,10 @@ def local_effects(
         for s in range(depth):
             contribution = tr.update(s)
             for target in range(s + 1, depth):
-                layer = model.layers[tr.plan[target]]
                 for keep, where in settings:
                     h = tr.residuals[target] - contribution * (1 - keep).to(contribution.dtype)[:, None]
-                    update = run_layer(layer, h, tr.cos, tr.sin) - h
+                    step = next(model.walk(h, tr.cos, tr.sin, plan=tr.plan, start=target, stop=target + 1))
+                    update = step.out - h
                     change = float(_relative(update, tr.update(target), where).max())
                     local[s, target] = max(float(local[s, target]), change)
             steps.update()

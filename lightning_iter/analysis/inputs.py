@@ -7,15 +7,14 @@ from dataclasses import dataclass
 import torch
 
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..loading import LoadedModel
 
 
 def heldout_tokens(loaded: LoadedModel, n_examples: int, seq_len: int) -> torch.Tensor:
     """The first `n_examples` held-out sequences [n, seq_len] (inputs, cropped) of the run's data module."""
     for name, value in (("n_examples", n_examples), ("seq_len", seq_len)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ConfigError(f"--{name}={value!r} is not allowed: it must be an integer >= 2")
+        check_int(f"--{name}", value, 2)
     data = loaded.build_datamodule()
     data.setup("validate")
     rows: list[torch.Tensor] = []

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..model import Transformer
-from ..model.plan import Plan, repeat_block
+from ..model.loss import token_cross_entropy
+from ..model.plan import Plan, repeat_block, reverse_block, skip_block, swap_blocks
 
 OPERATIONS = ("skip", "swap", "reverse", "repeat")
 DEFAULT_SIZES = (1, 2, 4, 8)
@@ -23,18 +23,16 @@ DEFAULT_SIZES = (1, 2, 4, 8)
 
 def intervene(plan: Plan, op: str, start: int, size: int, extra: int = 1) -> Plan | None:
     """The plan after `op` on the block of `size` positions at `start`; None when it does not fit or is a no-op."""
-    depth = len(plan)
-    if op == "skip":
-        return plan[:start] + plan[start + size:] if start + size <= depth and size < depth else None
-    if op == "swap":
-        end = start + 2 * size
-        return plan[:start] + plan[start + size:end] + plan[start:start + size] + plan[end:] if end <= depth else None
-    if op == "reverse":
-        fits = size > 1 and start + size <= depth
-        return plan[:start] + plan[start:start + size][::-1] + plan[start + size:] if fits else None
+    if op not in OPERATIONS:
+        raise ConfigError(f"--operations entry {op!r} is not allowed: choose from {', '.join(OPERATIONS)}")
+    if size == 0 or (op == "reverse" and size == 1):
+        return None  # an empty block, or reversing one layer: the identity
+    blocks = 2 if op == "swap" else 1
+    if start + blocks * size > len(plan) or (op == "skip" and size >= len(plan)):
+        return None  # the block does not fit (or skipping it would leave no layer)
     if op == "repeat":
-        return repeat_block(plan, start, start + size, extra) if start + size <= depth else None
-    raise ConfigError(f"--operations entry {op!r} is not allowed: choose from {', '.join(OPERATIONS)}")
+        return repeat_block(plan, start, start + size, extra)
+    return {"skip": skip_block, "swap": swap_blocks, "reverse": reverse_block}[op](plan, start, size)
 
 
 @torch.no_grad()
@@ -44,10 +42,9 @@ def heldout_loss(model: Transformer, tokens: torch.Tensor, batch_size: int = 8) 
     total, count = 0.0, 0
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start:start + batch_size].to(device)
-        logits = model(batch[:, :-1])
-        total += float(F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten(), reduction="sum"))
-        count += batch[:, 1:].numel()
-        del logits
+        batch_total, batch_count = token_cross_entropy(model(batch[:, :-1]), batch[:, 1:])
+        total += float(batch_total)
+        count += int(batch_count)
     return total / count
 
 
@@ -63,9 +60,8 @@ def block_interventions(
     for op in operations:
         if op not in OPERATIONS:
             raise ConfigError(f"--operations entry {op!r} is not allowed: choose from {', '.join(OPERATIONS)}")
-    for k in sizes:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"--sizes entry {k!r} is not allowed: block sizes are integers >= 1")
+    for i, k in enumerate(sizes):
+        check_int(f"--sizes[{i}]", k, 1)
     base_plan = tuple(model.plan)
     depth = len(base_plan)
     jobs = [(op, k, s) for op in operations for k in sizes for s in range(depth)]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -14,23 +12,7 @@ from ..atomic import save_figure_atomic, write_json_atomic, write_text_atomic
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null (they mark undefined cells such as a layer's effect on itself)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """JSON with undefined cells (NaN/inf) as null, written atomically."""
-    return write_json_atomic(path, _clean(data))
-
-
+write_json = write_json_atomic  # undefined cells (NaN/inf, e.g. a layer's effect on itself) become null
 write_text = write_text_atomic
 save_figure = save_figure_atomic
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import check_int
 from ..model import Transformer
 
 
 @torch.no_grad()
 def block_similarity(model: Transformer, block_size: int = 1) -> dict[str, object]:
     """`{"blocks": [[depths...]], "similarity": [[cos]]}` over blocks of `block_size` plan positions."""
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size <= model.depth:
-        raise ConfigError(f"--block_size={block_size!r} is not allowed: it must be an integer in 1..{model.depth}")
+    check_int("--block_size", block_size, 1, model.depth)
     blocks = [list(range(s, min(s + block_size, model.depth))) for s in range(0, model.depth, block_size)]
     blocks = [b for b in blocks if len(b) == block_size]  # a trailing partial block has no equal-sized partner
 

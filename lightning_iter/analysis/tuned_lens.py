@@ -18,9 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from ..errors import ConfigError
 from ..model import Transformer
-from ..atomic import atomic_write
 from .trace import trace
 
 
@@ -49,11 +49,13 @@ class TunedLens(nn.Module):
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
-    def load(cls, path: str | Path, model: Transformer) -> "TunedLens":
+    def load(cls, path: str | Path, model: Transformer) -> TunedLens:
         """Translators saved by `save`, checked against `model`'s effective depth and width."""
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"--tuned_lens_path={path} does not exist: give a tuned_lens.safetensors written by analyze")
+            raise ConfigError(
+                f"--tuned_lens_path={path} does not exist: give a tuned_lens.safetensors written by analyze"
+            )
         tensors = load_file(str(path))
         weight, bias = tensors.get("weight"), tensors.get("bias")
         if weight is None or bias is None or weight.shape != (model.depth, model.config.d_model, model.config.d_model):
@@ -89,7 +91,7 @@ def train_tuned_lens(
     with torch.no_grad():
         stored: list[list[torch.Tensor]] = [[] for _ in range(model.depth + 1)]
         for start in range(0, len(tokens), batch_size):
-            tr = trace(model, tokens[start:start + batch_size].to(device))
+            tr = trace(model, tokens[start:start + batch_size].to(device), parts=False)
             for i, h in enumerate(tr.residuals):
                 stored[i].append(h.flatten(0, 1))
             del tr
@@ -129,7 +131,7 @@ def lens_metrics(model: Transformer, lens: TunedLens, tokens: torch.Tensor, batc
     sums = {name: torch.zeros(model.depth) for name in names}
     count = 0
     for start in range(0, len(tokens), batch_size):
-        tr = trace(model, tokens[start:start + batch_size].to(device))
+        tr = trace(model, tokens[start:start + batch_size].to(device), parts=False)
         final = torch.log_softmax(model.unembed(tr.residuals[-1]).float(), dim=-1)
         final_top = final.topk(top_k, dim=-1).indices
         for i in range(1, model.depth + 1):

@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 
 
 class DepthAnalysis(L.Callback):
@@ -35,8 +35,7 @@ class DepthAnalysis(L.Callback):
     ) -> None:
         from ..analysis import AnalysisOptions, parse_analyses
 
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-            raise ConfigError(f"DepthAnalysis.every_n_steps={every_n_steps!r} is not allowed: it must be an integer >= 1")
+        check_int("DepthAnalysis.every_n_steps", every_n_steps, 1)
         self.names = parse_analyses(analyses)  # fail at start-up, not after the first N steps
         try:
             self.options = AnalysisOptions(**{"progress": False, **(options or {})})

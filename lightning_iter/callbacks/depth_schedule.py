@@ -1,8 +1,9 @@
-"""DepthSchedule: the growth transaction at stage boundaries, and depth/FLOPs logging (DESIGN.md §3).
+"""DepthSchedule: growth at stage boundaries, the plan of every step, depth/FLOPs logging (DESIGN.md §3).
 
 The only place that mutates a model during `fit`. The depth a model must have is a pure function of
-the global step (`strategy.n_unique_at`), so resuming at any step, mid-stage or across a boundary,
-continues exactly as the uninterrupted run.
+the global step (`strategy.n_unique_at`, `strategy.plan_at`: growth and retrofit alike), so resuming at
+any step, mid-stage, across a boundary or across the retrofit switch, continues exactly as the
+uninterrupted run; no plan is kept in callback state.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ..errors import ConfigError
 from ..model import inference_flops_per_token, training_flops_per_token
-from ..model.plan import format_plan
+from ..model.plan import format_plan, identity_plan, is_identity
 
 
 
@@ -27,7 +28,7 @@ def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
     return pl_module
 
 class DepthSchedule(L.Callback):
-    """Grows the model when the global step reaches a stage boundary; logs depth, parameters and FLOPs."""
+    """Grows the model at stage boundaries and sets the plan of each step; logs depth, parameters and FLOPs."""
 
     def __init__(self) -> None:
         self.training_flops = 0.0
@@ -47,11 +48,27 @@ class DepthSchedule(L.Callback):
             )
         rank_zero_info(f"[lightning_iter] depth strategy {lm.depth_strategy.describe()}")
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         lm = self._lm(pl_module)
-        target = lm.depth_strategy.n_unique_at(trainer.global_step)
-        if lm.model.n_unique >= target:
-            return
+        step = trainer.global_step
+        if lm.model.n_unique < lm.depth_strategy.n_unique_at(step):
+            self._grow(trainer, lm, lm.depth_strategy.n_unique_at(step))
+        plan = lm.depth_strategy.plan_at(step)
+        if lm.model.plan != plan:
+            lm.model.plan = plan
+            retrofit = lm.depth_strategy.retrofit
+            change = retrofit.label() if retrofit is not None and step >= retrofit.start_step else "plan changed"
+            rank_zero_info(
+                f"[lightning_iter] step {step}: {change}: plan {format_plan(plan)} "
+                f"(effective depth {lm.model.depth}, {lm.model.n_unique} unique layers)"
+            )
+
+    def _grow(self, trainer: L.Trainer, lm: Any, target: int) -> None:
+        """Grow to `target` unique layers with the growth transaction (it grows untied models: identity plans)."""
+        if not is_identity(lm.model.plan):
+            lm.model.plan = identity_plan(lm.model.n_unique)  # the step's plan is set right after growth
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         while lm.model.n_unique < target:
             lm.depth_strategy.apply(lm.model, optimizer)

@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 
-from ..errors import ConfigError
+from ..errors import check_int
 
 
 class PrimitivesEval(L.Callback):
@@ -33,8 +33,7 @@ class PrimitivesEval(L.Callback):
         seed: int = 0,
         at_end: bool = True,
     ) -> None:
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-            raise ConfigError(f"PrimitivesEval.every_n_steps={every_n_steps!r} is not allowed: it must be an integer >= 1")
+        check_int("PrimitivesEval.every_n_steps", every_n_steps, 1)
         from ..eval.primitives import task_keys
 
         task_keys(tasks, depths)  # fail at start-up, not after the first N steps

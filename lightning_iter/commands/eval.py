@@ -11,7 +11,7 @@ from typing import Any
 from jsonargparse import ArgumentParser
 
 from ..atomic import write_text_atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ._common import add_model_arguments, load_from_arguments
 
 
@@ -70,8 +70,7 @@ def main(argv: list[str]) -> None:
     cfg = build_parser().parse_args(argv)
     tasks = parse_list(cfg.tasks, "tasks")
     depths = parse_list(cfg.depths, "depths", int)
-    if cfg.n_items < 1:
-        raise ConfigError(f"--n_items={cfg.n_items} is not allowed: it must be >= 1")
+    check_int("--n_items", cfg.n_items, 1)
     if tasks == [] and not cfg.heldout:
         raise ConfigError("--tasks=none with --heldout=false leaves nothing to evaluate")
     loaded = load_from_arguments(cfg)

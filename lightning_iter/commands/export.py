@@ -7,30 +7,12 @@ looped or `--repeat`ed plan is unrolled: the file holds one copy of a layer per 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from jsonargparse import ArgumentParser
 
 from ..loading import DTYPES
-from ..model.hf import save_hf
+from ..model.export import save_hf, tokenizer_files
 from ..model.plan import format_plan
 from ._common import add_model_arguments, load_from_arguments
-
-
-def tokenizer_files(spec: dict[str, Any]) -> dict[str, str]:
-    """`tokenizer.json` (+ a `tokenizer_config.json` naming the special tokens) of a Hugging Face tokenizer spec."""
-    if not isinstance(spec.get("json"), str):
-        return {}
-    from tokenizers import Tokenizer as Backend
-
-    backend = Backend.from_str(spec["json"])
-    config: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
-    for role in ("bos", "eos", "pad"):
-        token_id = spec.get(f"{role}_id")
-        if token_id is not None and backend.id_to_token(token_id) is not None:
-            config[f"{role}_token"] = backend.id_to_token(token_id)
-    return {"tokenizer.json": spec["json"], "tokenizer_config.json": json.dumps(config, indent=2) + "\n"}
 
 
 def main(argv: list[str]) -> None:
@@ -57,5 +39,6 @@ def main(argv: list[str]) -> None:
               "`--ckpt_path hf:DIR` ties them again")
     if not files:
         print(f"[lightning_iter] tokenizer {spec.get('kind')!r} has no tokenizer.json; config.json records it "
-              f"under 'lightning_iter.tokenizer' (bos={tokenizer.bos_id}, eos={tokenizer.eos_id}, pad={tokenizer.pad_id})")
+              f"under 'lightning_iter.tokenizer' "
+              f"(bos={tokenizer.bos_id}, eos={tokenizer.eos_id}, pad={tokenizer.pad_id})")
     print(f"[lightning_iter] wrote {out.resolve()}")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,14 +74,19 @@ def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
                 log_dir = Path(trainer.logger.log_dir)
                 print(f"[lightning_iter] logs: {log_dir.resolve()}  (tensorboard --logdir {log_dir.parent.resolve()})")
 
-    LightningIterCLI(
-        LanguageModel,
-        L.LightningDataModule,
-        subclass_mode_data=True,
-        args=[subcommand, *argv],
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-    )
+    saved = sys.argv
+    sys.argv = saved[:1]  # the arguments come through `args`; LightningCLI warns when sys.argv holds them too
+    try:
+        LightningIterCLI(
+            LanguageModel,
+            L.LightningDataModule,
+            subclass_mode_data=True,
+            args=[subcommand, *argv],
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+        )
+    finally:
+        sys.argv = saved
 
 
 def main(argv: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..atomic import write_text_atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from .documents import check_input, find_inputs, iter_documents
 from .hf_tokenizer import HFTokenizer
 
@@ -26,8 +26,7 @@ def train_bpe(
     """A byte-level BPE tokenizer of `vocab_size` ids (specials first, so `<|endoftext|>` is id 0, as in cosmo2)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise ConfigError(f"vocab_size={vocab_size!r} is not allowed: it must be an integer")
+    check_int("vocab_size", vocab_size)
     minimum = 256 + len(special_tokens)
     if vocab_size < minimum:
         raise ConfigError(f"vocab_size={vocab_size} is not allowed: a byte-level BPE needs at least {minimum} "

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 
 SUFFIXES = {".txt": "text", ".text": "text", ".md": "text", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 TXT_SPLITS = ("file", "paragraph", "line")
@@ -97,8 +97,7 @@ def iter_documents(path: Path, field: str = "text", txt_split: str = "file") -> 
     """Non-empty documents of one file: a JSONL field, a Parquet column, or text split per `txt_split`."""
     kind = file_kind(path)
     if kind == "text":
-        if txt_split not in TXT_SPLITS:
-            raise ConfigError(f"txt_split={txt_split!r} is not allowed: choose one of {', '.join(TXT_SPLITS)}")
+        check_choice("txt_split", txt_split, TXT_SPLITS)
         text = path.read_text(encoding="utf-8", errors="replace")
         if txt_split == "file":
             parts = [text]

@@ -16,7 +16,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -25,20 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_json_atomic
-from ..errors import ConfigError
+from ..atomic import remove_stale_staging, replace_dir, staging_dir
+from ..errors import ConfigError, check_int
 from .documents import check_input, file_kind, find_inputs, iter_documents
-from .streaming import MANIFEST, is_url, read_manifest
+from .manifest import MANIFEST_VERSION, existing_manifest, is_url, tokenizer_fingerprint, write_manifest
 from .tokenizer import Tokenizer
 
-MANIFEST_VERSION = 1
 ENCODE_BATCH = 256
-
-
-def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
-    """Hash of a tokenizer's spec (without its display name)."""
-    spec = {k: v for k, v in tokenizer.to_spec().items() if k != "name"}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def file_signature(path: Path) -> dict[str, Any]:
@@ -163,7 +155,7 @@ def prepare_key(signatures: list[dict[str, Any]], tokenizer: Tokenizer, seq_len:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-_write_json = write_json_atomic  # a name of its own: tests replace it to simulate a crash before the manifest
+_write_json = write_manifest  # a name of its own: tests replace it to simulate a crash before the manifest
 
 
 def prepare_dataset(
@@ -185,8 +177,7 @@ def prepare_dataset(
     from litdata.streaming.item_loader import TokensLoader
 
     for name, value, minimum in (("seq_len", seq_len, 1), ("num_workers", num_workers, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{name}={value!r} is not allowed: it must be an integer >= {minimum}")
+        check_int(name, value, minimum)
     if model_vocab_size is not None and tokenizer.vocab_size > model_vocab_size:
         raise ConfigError(f"--model_vocab_size={model_vocab_size} is smaller than the tokenizer's vocabulary "
                           f"({tokenizer.vocab_size} ids): use a model with vocab_size >= {tokenizer.vocab_size} "
@@ -202,7 +193,7 @@ def prepare_dataset(
     remote = is_url(out)
     final = None if remote else Path(out).resolve()
     if final is not None and final.exists():
-        existing = _existing_manifest(final)
+        existing = existing_manifest(final)
         if existing is not None and existing.get("key") == key:
             if verbose:
                 print(f"[lightning_iter] {final} is up to date ({existing['blocks']} blocks of {block_size} tokens); "
@@ -216,10 +207,8 @@ def prepare_dataset(
     workers = min(num_workers, len(items))
     with tempfile.TemporaryDirectory(prefix="lightning_iter_prepare_stats_") as stats_dir:
         if final is not None:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a crashed run
-                shutil.rmtree(stale, ignore_errors=True)
-            target = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+            remove_stale_staging(final)  # left by a crashed run
+            target = staging_dir(final, create=False)  # litdata creates it
         else:
             target = out
         started = time.time()
@@ -257,14 +246,8 @@ def prepare_dataset(
         if verbose:
             print(f"[lightning_iter] wrote {totals['blocks']} blocks to {out} (litdata's index.json marks it complete)")
         return PrepareResult(out, manifest, skipped=False)
-    _write_json(Path(target) / MANIFEST, manifest)  # the completion marker, written last
-    if final.exists():
-        trash = final.parent / f".{final.name}.tmp-old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, trash)
-        os.replace(target, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(target, final)
+    _write_json(target, manifest)  # the completion marker, written last
+    replace_dir(target, final)
     if verbose:
         print(f"[lightning_iter] {totals['documents']} documents, {totals['tokens']:,} tokens -> {totals['blocks']} "
               f"blocks of {block_size} ({totals['dropped_tokens']} tail tokens left out) in {manifest['seconds']} s")
@@ -280,9 +263,3 @@ def _worker_config_error(err: BaseException) -> ConfigError | None:
         return None
     return ConfigError(text.rsplit(marker, 1)[1].strip().splitlines()[0])
 
-
-def _existing_manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        return read_manifest(path)
-    except (ConfigError, json.JSONDecodeError, OSError):
-        return None

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from ..errors import ConfigError
+from ..errors import check_int
 
 from .primitives import training_document
 from .tokenizer import ByteTokenizer
@@ -90,8 +90,7 @@ class PrimitivesDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         for field, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("val_size", val_size, 1),
                                       ("num_workers", num_workers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"data.{field}={value!r} is not allowed: it must be an integer >= {minimum}")
+            check_int(f"data.{field}", value, minimum)
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
         self.val_size, self.num_workers = val_size, num_workers
         self.tokenizer = ByteTokenizer()

@@ -70,6 +70,7 @@ import string
 from dataclasses import dataclass
 
 from lightning_iter.data.words import load_real_words
+from lightning_iter.errors import check_int
 
 __all__ = [
     "ASSIGN_DEPTHS",
@@ -206,8 +207,7 @@ def make_assign_problem(
     """
     if task not in ASSIGN_TASKS:
         raise ValueError(f"task={task!r} is not a variable-assignment task; allowed values: {ASSIGN_TASKS}")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"depth={depth!r} must be a non-negative int")
+    check_int("depth", depth, 0)
     if width < 2 or width * (depth + 1) > len(string.ascii_lowercase):
         raise ValueError(f"width={width!r} with depth={depth!r} needs 2 <= width and width*(depth+1) <= 26 names")
     lo, hi = value_range
@@ -258,8 +258,7 @@ def few_shot_text(task: str, rng: random.Random, depth: int = 0, shots: int = MA
     """
     _check_task(task)
     _check_depth(task, depth)
-    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
-        raise ValueError(f"shots={shots!r} must be a non-negative int")
+    check_int("shots", shots, 0)
     examples = [generate_problem(task, rng, depth) for _ in range(shots)]
     query = generate_problem(task, rng, depth)
     return "\n\n".join([p.text() for p in examples] + [query.prompt]), query

@@ -8,7 +8,6 @@ loader state to lose (litData #775), and the cooldown mixture starts exactly at 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,31 +17,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
+from .manifest import MANIFEST, read_manifest, tokenizer_fingerprint
 from .primitive_corpus import _split_inputs_targets
 from .mixture import Mixture, Phase, normalize_weights
 from .tokenizer import ByteTokenizer, Tokenizer, tokenizer_from_spec
-
-MANIFEST = "lightning_iter_prepare.json"
-
-
-def is_url(path: str) -> bool:
-    return "://" in str(path)
-
-
-def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    """The `prepare` manifest of a local dataset directory, or None for object-store URLs."""
-    if is_url(str(path)):
-        return None
-    directory = Path(path)
-    if not directory.is_dir():
-        raise ConfigError(f"data source {path} does not exist: run `lightning_iter prepare ... --out {path}` first")
-    manifest = directory / MANIFEST
-    if not manifest.is_file() or not (directory / "index.json").is_file():
-        raise ConfigError(f"data source {path} is not a completed `lightning_iter prepare` output "
-                          f"(no {MANIFEST} / index.json): run prepare again")
-    return json.loads(manifest.read_text(encoding="utf-8"))
-
 
 def load_tokenizer(value: str | None) -> Tokenizer:
     """`bytes`, a tokenizer.json path / directory, or a prepared dataset directory (its recorded tokenizer)."""
@@ -164,8 +143,7 @@ class StreamingDataModule(L.LightningDataModule):
             raise ConfigError(f"data.sources={sources!r} is not allowed: give a mapping name -> prepared dataset path")
         for field, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1),
                                       ("val_size", val_size, 0), ("num_workers", num_workers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"data.{field}={value!r} is not allowed: it must be an integer >= {minimum}")
+            check_int(f"data.{field}", value, minimum)
         self.names = list(sources)
         self.paths = [str(sources[name]) for name in self.names]
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
@@ -175,9 +153,7 @@ class StreamingDataModule(L.LightningDataModule):
             unknown = set(cooldown) - {"start_step", "weights"}
             if unknown or "start_step" not in cooldown or "weights" not in cooldown:
                 raise ConfigError(f"data.cooldown={cooldown!r} is not allowed: give {{start_step: N, weights: {{...}}}}")
-            step = cooldown["start_step"]
-            if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-                raise ConfigError(f"data.cooldown.start_step={step!r} is not allowed: it must be an integer >= 1")
+            step = check_int("data.cooldown.start_step", cooldown["start_step"], 1)
             self.phases.append(Phase(step, normalize_weights(cooldown["weights"], self.names, "data.cooldown.weights")))
         self.manifests = [read_manifest(p) for p in self.paths]
         self.tokenizer = self._tokenizer(tokenizer)
@@ -194,8 +170,6 @@ class StreamingDataModule(L.LightningDataModule):
         if value is None and not local:
             raise ConfigError("data.tokenizer is not set and no source is a local prepared dir: give data.tokenizer")
         tokenizer = load_tokenizer(value) if value is not None else tokenizer_from_spec(local[0][1]["tokenizer"])
-        from .prepare import tokenizer_fingerprint
-
         expected = tokenizer_fingerprint(tokenizer)
         for name, manifest in local:
             if manifest["tokenizer_fingerprint"] != expected:

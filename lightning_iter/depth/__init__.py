@@ -6,9 +6,10 @@
 from .base import DepthStrategy, GrowOperator, StaticStrategy
 from .grow import LIDAS, MIDAS
 from .registry import ENTRY_POINT_GROUP, get_strategy, list_strategies, register_strategy, strategy_class
+from .retrofit import Retrofit
 from .schedule import prop_alpha, stage_boundaries
 from .static import Baseline, Loop, loop_plan
-from .transaction import grow_layers, sort_param_groups
+from .transaction import grow_layers, sort_param_groups, untie_layers
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -18,6 +19,7 @@ __all__ = [
     "DepthStrategy",
     "GrowOperator",
     "Loop",
+    "Retrofit",
     "StaticStrategy",
     "get_strategy",
     "grow_layers",
@@ -28,4 +30,5 @@ __all__ = [
     "sort_param_groups",
     "stage_boundaries",
     "strategy_class",
+    "untie_layers",
 ]

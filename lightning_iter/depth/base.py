@@ -1,4 +1,8 @@
-"""Depth strategies: static ones fix the plan at build time, staged ones (grow operators) grow on a schedule."""
+"""Depth strategies: depth over a run is one pure function of the global step (DESIGN.md §3).
+
+A strategy answers `n_unique_at(step)` and `plan_at(step)`: static ones fix both at build time, staged ones
+(grow operators) grow on a schedule, and any strategy may carry a `retrofit:` stage (`depth/retrofit.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,39 +12,60 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..model.config import ModelConfig
 from ..model.plan import Plan, identity_plan
 from ..model.transformer import Transformer
+from .retrofit import Retrofit
 from .schedule import prop_alpha, stage_boundaries
 from .transaction import grow_layers
 
 
 def _positive_int(field: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"depth.{field}={value!r} is not allowed: it must be an integer >= {minimum}")
-    return value
+    """`depth.<field>` checked to be an integer >= `minimum`."""
+    return check_int(f"depth.{field}", value, minimum)
 
 
 class DepthStrategy(ABC):
-    """Decides the layer plan over training. Subclasses are registered with `@register_strategy(name)`."""
+    """Decides the layer plan over training. Subclasses are registered with `@register_strategy(name)`.
+
+    Subclasses implement `n_unique_at` (and `base_plan_at` when their plan is not the identity), and
+    `configure`/`summary` rather than `setup`/`describe`, so that the stages (`retrofit`) apply to every one.
+    """
 
     strategy_name: str = "?"
+    retrofit: Retrofit | None = None  # attached by `get_strategy` from `depth.retrofit`
 
     def setup(self, config: ModelConfig) -> None:
+        """Resolve the model-dependent defaults (`configure`), then check the stages against the full-depth plan."""
+        self.configure(config)
+        if self.retrofit is not None:
+            growth = self.growth_steps()
+            self.retrofit.check(growth, self.base_plan_at(max(growth, default=0)))
+
+    def configure(self, config: ModelConfig) -> None:
         """Resolve defaults that depend on the model (e.g. the target depth) and validate them."""
 
     @abstractmethod
+    def n_unique_at(self, step: int) -> int:
+        """Unique layers the model has while training optimizer step `step` (a pure function of the step)."""
+
+    def base_plan_at(self, step: int) -> Plan:
+        """The strategy's own plan at `step`, before its stages: the identity over `n_unique_at(step)` layers."""
+        return identity_plan(self.n_unique_at(step))
+
+    def plan_at(self, step: int) -> Plan:
+        """The plan the model trains optimizer step `step` with (a pure function of the step)."""
+        plan = self.base_plan_at(step)
+        return plan if self.retrofit is None else self.retrofit.plan_at(step, plan)
+
     def initial_layers(self) -> tuple[int, Plan]:
         """Unique-layer count and plan of the model at step 0."""
+        return self.n_unique_at(0), self.plan_at(0)
 
     def growth_steps(self) -> list[int]:
         """Global steps at which the model grows by one stage (none for static strategies)."""
         return []
-
-    def n_unique_at(self, step: int) -> int:
-        """Unique layers the model has while training optimizer step `step` (a pure function of the step)."""
-        return self.initial_layers()[0]
 
     def apply(self, model: Transformer, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Perform one growth step; static strategies have none."""
@@ -51,15 +76,32 @@ class DepthStrategy(ABC):
         return {}
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.strategy_name, **self.params()}
+        """Name, parameters and stages: what a checkpoint records and `get_strategy(**spec())` rebuilds."""
+        stages = {} if self.retrofit is None else {"retrofit": self.retrofit.spec()}
+        return {"name": self.strategy_name, **self.params(), **stages}
 
     def describe(self) -> str:
-        n, plan = self.initial_layers()
+        """One line for the log: the strategy's `summary()` and its stages."""
+        return self.summary() if self.retrofit is None else f"{self.summary()}; then {self.retrofit.describe()}"
+
+    def summary(self) -> str:
+        """The strategy itself in one line (without its stages)."""
+        n, plan = self.n_unique_at(0), self.base_plan_at(0)
         return f"{self.strategy_name}: {n} unique layers, effective depth {len(plan)}"
 
 
 class StaticStrategy(DepthStrategy):
-    """A strategy whose plan never changes during training (baseline, loops)."""
+    """A strategy whose unique layers and base plan never change during training (baseline, loops)."""
+
+    @abstractmethod
+    def fixed_layers(self) -> tuple[int, Plan]:
+        """Unique-layer count and plan, the same at every step."""
+
+    def n_unique_at(self, step: int) -> int:
+        return self.fixed_layers()[0]
+
+    def base_plan_at(self, step: int) -> Plan:
+        return self.fixed_layers()[1]
 
 
 class GrowOperator(DepthStrategy):
@@ -85,7 +127,7 @@ class GrowOperator(DepthStrategy):
         if self.target_depth is not None:
             self._validate()
 
-    def setup(self, config: ModelConfig) -> None:
+    def configure(self, config: ModelConfig) -> None:
         if self.target_depth is None:
             self.target_depth = config.n_layers
         self._validate()
@@ -137,10 +179,8 @@ class GrowOperator(DepthStrategy):
         assert self.target_depth is not None, "call setup(config) first"
         return list(self._boundaries)
 
-    def initial_layers(self) -> tuple[int, Plan]:
-        return self.initial_depth, identity_plan(self.initial_depth)
-
     def n_unique_at(self, step: int) -> int:
+        assert self.target_depth is not None, "call setup(config) first"
         grown = bisect_right(self._boundaries, step)
         return self.initial_depth + grown * self.block_size
 
@@ -162,7 +202,7 @@ class GrowOperator(DepthStrategy):
             "alpha": self.alpha,
         }
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         return (
             f"{self.strategy_name}: grow {self.initial_depth} -> {self.target_depth} layers by {self.block_size} "
             f"in {self.n_stages} stages of {self.stage_steps()} steps (PROP-{self.alpha:g}, horizon {self.horizon}); "

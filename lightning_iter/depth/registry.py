@@ -1,17 +1,19 @@
 """The depth-strategy registry: built-ins by decorator, third-party ones through entry points.
 
 A package that declares `[project.entry-points."lightning_iter.strategies"] my-grow = "pkg.mod:MyGrow"`
-makes `depth: {name: my-grow}` work in YAML once it is installed.
+makes `depth: {name: my-grow}` work in YAML once it is installed. `depth.retrofit` is parsed here for every
+strategy, so a third-party one gets the retrofit stage for free.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from ..errors import ConfigError, UnknownStrategyError
+from .retrofit import Retrofit
 
 ENTRY_POINT_GROUP = "lightning_iter.strategies"
 
@@ -60,9 +62,11 @@ def strategy_class(name: str) -> type:
     return _REGISTRY[name]
 
 
-def get_strategy(name: str, **params: Any) -> Any:
-    """Instantiate the strategy registered under `name` with `params`; bad parameters name what is allowed."""
+def get_strategy(name: str, retrofit: Mapping[str, Any] | Retrofit | None = None, **params: Any) -> Any:
+    """Instantiate the strategy registered under `name` with `params`, with the `retrofit` stage attached when given;
+    bad parameters name what is allowed."""
     cls = strategy_class(name)
+    stage = None if retrofit is None else Retrofit.from_spec(retrofit)
     signature = inspect.signature(cls.__init__)
     accepted = [p for p in signature.parameters if p != "self"]
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
@@ -70,7 +74,7 @@ def get_strategy(name: str, **params: Any) -> Any:
     if unknown and not takes_kwargs:
         raise ConfigError(
             f"depth.{unknown[0]} is not a parameter of depth strategy {name!r}: allowed parameters are "
-            f"{', '.join(accepted) or '(none)'}"
+            f"{', '.join([*accepted, 'retrofit'])}"
         )
     missing = [
         p.name
@@ -80,5 +84,10 @@ def get_strategy(name: str, **params: Any) -> Any:
         and p.name not in params
     ]
     if missing:
-        raise ConfigError(f"depth strategy {name!r} needs depth.{missing[0]}: required parameters are {', '.join(missing)}")
-    return cls(**params)
+        raise ConfigError(
+            f"depth strategy {name!r} needs depth.{missing[0]}: required parameters are {', '.join(missing)}"
+        )
+    strategy = cls(**params)
+    if stage is not None:
+        strategy.retrofit = stage
+    return strategy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ConfigError
+from ..errors import check_float, check_int
 
 
 def prop_alpha(n_stages: int, horizon: int, alpha: float = 1.0) -> list[int]:
@@ -12,12 +12,9 @@ def prop_alpha(n_stages: int, horizon: int, alpha: float = 1.0) -> list[int]:
 
     Ties in the remainders go to the later stage (deterministic, and later stages are the larger ones).
     """
-    if isinstance(n_stages, bool) or not isinstance(n_stages, int) or n_stages < 1:
-        raise ConfigError(f"number of stages {n_stages!r} is not allowed: it must be a positive integer")
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
-        raise ConfigError(f"depth.horizon={horizon!r} is not allowed: it must be a non-negative integer number of steps")
-    if not math.isfinite(alpha) or alpha < 0:
-        raise ConfigError(f"depth.alpha={alpha!r} is not allowed: it must be a finite number >= 0")
+    check_int("number of stages", n_stages, 1)
+    check_int("depth.horizon", horizon, 0)
+    check_float("depth.alpha", alpha, 0)
     weights = [i**alpha for i in range(1, n_stages + 1)]
     total = sum(weights)
     exact = [w / total * horizon for w in weights]
@@ -30,7 +27,7 @@ def prop_alpha(n_stages: int, horizon: int, alpha: float = 1.0) -> list[int]:
 
 
 def stage_boundaries(stage_steps: list[int]) -> list[int]:
-    """Global steps at which stage i+1 begins, i.e. where the model grows: the running sums of all but the last stage."""
+    """Global steps at which stage i+1 begins, i.e. where the model grows: running sums of all but the last stage."""
     boundaries, total = [], 0
     for steps in stage_steps[:-1]:
         total += steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model.config import ModelConfig
-from ..model.plan import Plan, identity_plan
+from ..model.plan import Plan, identity_plan, loop_plan
 from .base import StaticStrategy, _positive_int
 from .registry import register_strategy
 
@@ -17,19 +17,12 @@ class Baseline(StaticStrategy):
     def __init__(self) -> None:
         self.n_layers: int | None = None
 
-    def setup(self, config: ModelConfig) -> None:
+    def configure(self, config: ModelConfig) -> None:
         self.n_layers = config.n_layers
 
-    def initial_layers(self) -> tuple[int, Plan]:
+    def fixed_layers(self) -> tuple[int, Plan]:
         assert self.n_layers is not None, "call setup(config) first"
         return self.n_layers, identity_plan(self.n_layers)
-
-
-def loop_plan(layers: int, repeats: int, encode: int = 0, decode: int = 0) -> Plan:
-    """Plan of Loop(e-L×k-d): e unique encoder layers, an L-layer block run k times, d unique decoder layers."""
-    block = list(range(encode, encode + layers))
-    tail = range(encode + layers, encode + layers + decode)
-    return tuple(list(range(encode)) + block * repeats + list(tail))
 
 
 @register_strategy("loop")
@@ -43,16 +36,16 @@ class Loop(StaticStrategy):
         self.decode = _positive_int("decode", decode, minimum=0)
         self.config: ModelConfig | None = None
 
-    def setup(self, config: ModelConfig) -> None:
+    def configure(self, config: ModelConfig) -> None:
         self.config = config
 
-    def initial_layers(self) -> tuple[int, Plan]:
+    def fixed_layers(self) -> tuple[int, Plan]:
         n = self.encode + self.layers + self.decode
         return n, loop_plan(self.layers, self.repeats, self.encode, self.decode)
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """Label, unique vs effective depth, and (once set up) unique parameters vs inference cost per token."""
-        n, plan = self.initial_layers()
+        n, plan = self.fixed_layers()
         text = f"loop: {self.label()}, {n} unique layers, effective depth {len(plan)}"
         if self.config is not None:
             from ..model.flops import inference_flops_per_token, layer_matmul_params

@@ -70,6 +70,15 @@ def grow_layers(
     return pairs
 
 
+def untie_layers(model: Transformer) -> Transformer:
+    """Give every plan position its own deep copy of its layer (plan becomes 0..depth-1): same function, untied
+    weights (the seeds' "untied during fine-tuning" looped models, seed 000 App. H.1). Growth-like: it creates
+    unique layers; call it before building an optimizer (no optimizer state is carried)."""
+    layers = [copy.deepcopy(model.layers[i]) for i in model.plan]
+    model.replace_layers(layers, identity_plan(len(layers)))
+    return model
+
+
 def sort_param_groups(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Order each group's parameters as `model.parameters()` does.
 

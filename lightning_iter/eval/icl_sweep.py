@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
+from ..errors import ConfigError, check_ints
 from .primitives import chance, evaluate_primitives, key, make_example, task_keys
 from .scoring import context_window
 
@@ -62,8 +62,8 @@ def icl_sweep(
     """
     window = context_window(model)
     pairs = task_keys(tasks, depths)
-    if shots is not None and any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shots):
-        raise ConfigError(f"--shots={list(shots)!r} is not allowed: give non-negative integers")
+    if shots is not None:
+        check_ints("--shots", shots, 0)
     limits, plan = {}, {}
     for task, depth in pairs:
         limit = max_shots_that_fit(tokenizer, task, depth, window, seed)

@@ -10,11 +10,10 @@ import math
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
-IGNORE_INDEX = -100
+from ..model.loss import IGNORE_INDEX, token_cross_entropy
 
 
 @torch.no_grad()
@@ -29,14 +28,10 @@ def heldout_nll(
     try:
         for inputs, targets in batches:
             inputs, targets = inputs.to(device), targets.to(device)
-            logits = model(inputs)
-            n = int((targets != IGNORE_INDEX).sum())
+            total, count = token_cross_entropy(model(inputs), targets, IGNORE_INDEX)
+            n = int(count)
             if n == 0:
                 continue
-            total = F.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                ignore_index=IGNORE_INDEX, reduction="sum",
-            )
             mean.update(total / n, weight=n)
             tokens += n
     finally:

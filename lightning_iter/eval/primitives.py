@@ -26,7 +26,7 @@ from torchmetrics import MeanMetric
 
 from ..data.primitives import ASSIGN_DEPTHS, COPY_TASKS, MAX_SHOTS, TASKS, Problem, allowed_depths, generate_problem
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice, check_int
 from .scoring import context_window, encode_pair, score_requests
 
 TEST_NAMESPACE = "primitives-test"
@@ -60,12 +60,10 @@ def key(task: str, depth: int) -> str:
 
 
 def _check(task: str, depth: int, shots: int) -> None:
-    if task not in TASKS:
-        raise ConfigError(f"task={task!r} is not a reasoning primitive: choose from {', '.join(TASKS)}")
+    check_choice("task", task, TASKS)
     if isinstance(depth, bool) or depth not in allowed_depths(task):
         raise ConfigError(f"depth={depth!r} is not valid for task {task!r}: allowed depths are {allowed_depths(task)}")
-    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
-        raise ConfigError(f"shots={shots!r} is not allowed: it must be an integer >= 0")
+    check_int("shots", shots, 0)
 
 
 def make_example(
@@ -90,8 +88,7 @@ def make_example(
 
 def test_set(task: str, depth: int = 0, n_items: int = DEFAULT_ITEMS, shots: int = MAX_SHOTS, seed: int = 0) -> list[Example]:
     """The fixed test set: items 0..n_items-1 of `make_example(task, depth, shots, seed, index)`."""
-    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
-        raise ConfigError(f"n_items={n_items!r} is not allowed: it must be an integer >= 1")
+    check_int("n_items", n_items, 1)
     return [make_example(task, depth, shots, seed, index=i) for i in range(n_items)]
 
 

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import save_figure_atomic, write_json_atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..model import inference_flops_per_token
 from ..model.plan import repeat_block
 from ..model.transformer import Transformer
@@ -58,8 +58,7 @@ def repeat_sweep(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every measure with plan positions start..end-1 repeated r = 0..max_extra extra times."""
-    if isinstance(max_extra, bool) or not isinstance(max_extra, int) or max_extra < 0:
-        raise ConfigError(f"--max_extra={max_extra!r} is not allowed: it must be an integer >= 0")
+    check_int("--max_extra", max_extra, 0)
     base = model.plan
     repeat_block(base, start, end, 0)  # validates the block against the current plan
     rows = []

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.tokenizer import Tokenizer
+from ..errors import check_int
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ def score_requests(
     desc: str = "scoring",
 ) -> list[Score]:
     """Score every `(context, continuation)` request with one forward pass per batch of `batch_size` rows."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be >= 1")
+    check_int("batch_size", batch_size, 1)
     max_len = max_len or context_window(model)
     rows: list[tuple[list[int], int, bool]] = []  # (input ids, continuation length, truncated)
     for context, continuation in requests:

@@ -21,20 +21,13 @@ from tqdm.auto import tqdm
 
 from ..data.primitives import ASSIGN_TASKS
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
-from ..model.plan import identity_plan
+from ..depth.transaction import untie_layers
+from ..errors import ConfigError, check_ints
+from ..model.loss import IGNORE_INDEX
 from .primitives import chance, evaluate_primitives, key, make_example
 from .scoring import context_window, encode_pair, model_device
 
 SFT_NAMESPACE = "primitives-sft"
-IGNORE_INDEX = -100
-
-
-def untie_layers(model: nn.Module) -> nn.Module:
-    """Give every plan position its own deep copy of its layer (plan becomes 0..depth-1): same function, untied weights."""
-    layers = [copy.deepcopy(model.layers[i]) for i in model.plan]
-    model.replace_layers(layers, identity_plan(len(layers)))
-    return model
 
 
 def sft_examples(task: str, depths: Sequence[int], n: int, shots: int, seed: int) -> list[Any]:
@@ -114,8 +107,7 @@ def sft_sweep(
     """
     if task not in ASSIGN_TASKS:
         raise ConfigError(f"--task={task!r} is not allowed: the SFT sweep uses a variable-assignment task {ASSIGN_TASKS}")
-    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
-        raise ConfigError(f"--sizes={list(sizes)!r} is not allowed: give positive integers, e.g. 64,128,256")
+    check_ints("--sizes", sizes, 1)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         return evaluate_primitives(m, tokenizer, [task], list(depths), n_items=n_items, shots=shots,

@@ -1,6 +1,7 @@
 """Text generation with a KV cache indexed by effective depth, sampling, and adaptive depth (zero-shot exit)."""
 
-from .adaptive import AdaptiveDepth, LoopSpan, adaptive_forward, find_loop
+from ..model.plan import LoopSpan, find_loop
+from .adaptive import AdaptiveDepth, adaptive_forward
 from .generate import CACHE_CHOICES, GenerationResult, generate
 from .sampling import sample_next
 

@@ -15,40 +15,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, PlanError
+from ..errors import check_choice, check_float, check_int
 from ..model.cache import KVCache
-from ..model.plan import Plan
+from ..model.plan import LoopSpan
 from ..model.transformer import Transformer
 
 CRITERIA = ("delta", "kl")
-
-
-@dataclass(frozen=True)
-class LoopSpan:
-    """Plan positions start .. start + size·passes - 1 run the same `size` layers `passes` times in a row."""
-
-    start: int
-    size: int
-    passes: int
-
-    @property
-    def end(self) -> int:
-        return self.start + self.size * self.passes
-
-
-def find_loop(plan: Plan) -> LoopSpan | None:
-    """The repeated block of `plan` that covers the most positions (ties: the shorter block), or None."""
-    best: LoopSpan | None = None
-    n = len(plan)
-    for size in range(1, n // 2 + 1):
-        for start in range(0, n - 2 * size + 1):
-            block = plan[start:start + size]
-            passes = 1
-            while plan[start + passes * size:start + (passes + 1) * size] == block:
-                passes += 1
-            if passes >= 2 and (best is None or size * passes > best.size * best.passes):
-                best = LoopSpan(start, size, passes)
-    return best
 
 
 @dataclass(frozen=True)
@@ -60,12 +32,9 @@ class AdaptiveDepth:
     min_passes: int = 1
 
     def __post_init__(self) -> None:
-        if self.criterion not in CRITERIA:
-            raise ConfigError(f"adaptive criterion={self.criterion!r} is not allowed: choose one of {', '.join(CRITERIA)}")
-        if not self.threshold > 0:
-            raise ConfigError(f"--adaptive_threshold={self.threshold} is not allowed: it must be > 0")
-        if self.min_passes < 1:
-            raise ConfigError(f"adaptive min_passes={self.min_passes} is not allowed: it must be >= 1")
+        check_choice("adaptive criterion", self.criterion, CRITERIA)
+        check_float("--adaptive_threshold", self.threshold, above=0)
+        check_int("adaptive min_passes", self.min_passes, 1)
 
 
 def _converged(model: Transformer, before: torch.Tensor, after: torch.Tensor, options: AdaptiveDepth) -> bool:
@@ -83,34 +52,29 @@ def adaptive_forward(
     model: Transformer, tokens: torch.Tensor, cache: KVCache, loop: LoopSpan, options: AdaptiveDepth
 ) -> tuple[torch.Tensor, int]:
     """Like `model.forward_cached`, but the passes of `loop` stop early once converged; returns (logits, passes)."""
-    cache.check_plan(model.plan)
-    plan = model.plan
-    if loop.end > len(plan) or plan[loop.start:loop.start + loop.size] * loop.passes != plan[loop.start:loop.end]:
-        raise PlanError(f"{loop} is not a repeated block of plan {plan}")
+    loop.check(model.plan)
     hidden = model.embed(tokens)
     first = cache.position
-    positions = torch.arange(first, first + tokens.shape[1], device=tokens.device)
-    cos, sin = model.rotary(positions, hidden.dtype)
-
-    def run(depth: int, h: torch.Tensor) -> torch.Tensor:
-        return model.layers[plan[depth]](h, cos, sin, kv_cache=cache.slot(depth))
-
-    for depth in range(loop.start):
-        hidden = run(depth, hidden)
+    cos, sin = model.rope_tables(tokens.shape[1], tokens.device, hidden.dtype, start=first)
     used = loop.passes
-    for p in range(loop.passes):
-        before = hidden
-        for j in range(loop.size):
-            hidden = run(loop.start + p * loop.size + j, hidden)
-        if p + 1 >= options.min_passes and p + 1 < loop.passes and _converged(model, before, hidden, options):
-            used = p + 1
+    before = hidden  # the hidden state entering the current pass of the loop
+    for step in model.walk(hidden, cos, sin, cache=cache, stop=loop.end):
+        hidden = step.out
+        done = step.depth + 1 - loop.start  # depths of the loop run so far
+        if done <= 0 or done % loop.size:
+            continue
+        passes = done // loop.size
+        if options.min_passes <= passes < loop.passes and _converged(model, before, hidden, options):
+            used = passes
             break
+        before = hidden
     if cache.mode == "per_pass":
         last = loop.start + (used - 1) * loop.size
         for p in range(used, loop.passes):
             for j in range(loop.size):
-                cache.slot(loop.start + p * loop.size + j).copy_from(cache.slot(last + j), first, first + tokens.shape[1])
-    for depth in range(loop.end, len(plan)):
-        hidden = run(depth, hidden)
+                skipped = cache.slot(loop.start + p * loop.size + j)
+                skipped.copy_from(cache.slot(last + j), first, first + tokens.shape[1])
+    for step in model.walk(hidden, cos, sin, cache=cache, start=loop.end):
+        hidden = step.out
     cache.advance(tokens.shape[1])
     return model.unembed(hidden), used

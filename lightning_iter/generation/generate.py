@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice, check_int
 from ..model.cache import CACHE_MODES, KVCache
+from ..model.plan import find_loop
 from ..model.transformer import Transformer
-from .adaptive import AdaptiveDepth, adaptive_forward, find_loop
+from .adaptive import AdaptiveDepth, adaptive_forward
 from .sampling import check_sampling, sample_next
 
 CACHE_CHOICES = (*CACHE_MODES, "none")
@@ -56,12 +57,12 @@ def generate(
     (full forward over the whole sequence every step). `adaptive` exits the plan's looped block early
     per decoded token (the prompt always runs the full plan).
     """
-    if cache not in CACHE_CHOICES:
-        raise ConfigError(f"--cache={cache!r} is not allowed: choose one of {', '.join(CACHE_CHOICES)}")
-    if max_new_tokens < 0:
-        raise ConfigError(f"--max_new_tokens={max_new_tokens} is not allowed: it must be >= 0")
+    check_choice("--cache", cache, CACHE_CHOICES)
+    check_int("--max_new_tokens", max_new_tokens, 0)
     if prompt.dim() != 2 or prompt.shape[1] == 0:
-        raise ConfigError(f"prompt must be a non-empty [batch, seq] tensor of token ids; got shape {tuple(prompt.shape)}")
+        raise ConfigError(
+            f"prompt must be a non-empty [batch, seq] tensor of token ids; got shape {tuple(prompt.shape)}"
+        )
     check_sampling(temperature, top_k, top_p)
     loop = None
     if adaptive is not None:

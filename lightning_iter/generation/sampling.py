@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import check_float, check_int
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """Raise ConfigError for out-of-range sampling options."""
-    if temperature < 0:
-        raise ConfigError(f"--temperature={temperature} is not allowed: use 0 for greedy or a positive value")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"--top_k={top_k} is not allowed: it must be an integer >= 1 (or unset)")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ConfigError(f"--top_p={top_p} is not allowed: it must be in (0, 1] (or unset)")
+    check_float("--temperature", temperature, 0)  # 0 is greedy
+    if top_k is not None:
+        check_int("--top_k", top_k, 1)
+    if top_p is not None:
+        check_float("--top_p", top_p, maximum=1.0, above=0.0)
 
 
 def sample_next(

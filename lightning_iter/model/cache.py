@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
-from ..errors import ConfigError, PlanError
+from ..errors import PlanError, check_choice
 
 CACHE_MODES = ("per_pass", "shared")
 
@@ -22,7 +22,7 @@ CACHE_MODES = ("per_pass", "shared")
 class KVSlot:
     """Keys and values [batch, kv_heads, positions, head_dim] of one cache slot, grown in place."""
 
-    def __init__(self, cache: "KVCache") -> None:
+    def __init__(self, cache: KVCache) -> None:
         self._cache = cache
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
@@ -54,7 +54,7 @@ class KVSlot:
             new_v[:, :, : self.length] = self.v[:, :, : self.length]
         self.k, self.v = new_k, new_v
 
-    def copy_from(self, other: "KVSlot", start: int, end: int) -> None:
+    def copy_from(self, other: KVSlot, start: int, end: int) -> None:
         """Fill positions start..end-1 with `other`'s entries (a skipped pass reuses the last pass's keys)."""
         assert other.k is not None and other.v is not None
         if self.k is None or end > self.k.shape[2]:
@@ -77,8 +77,7 @@ class KVCache:
     """
 
     def __init__(self, plan: Iterable[int], mode: str = "per_pass", max_len: int | None = None) -> None:
-        if mode not in CACHE_MODES:
-            raise ConfigError(f"cache={mode!r} is not allowed: choose one of {', '.join(CACHE_MODES)}")
+        check_choice("cache", mode, CACHE_MODES)
         self.plan = tuple(plan)
         self.mode = mode
         self.max_len = max_len

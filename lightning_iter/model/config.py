@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice, check_float, check_int
 
 KERNEL_CHOICES = ("auto", "triton", "torch")
 
@@ -31,9 +31,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         positive = ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "max_seq_len")
         for field in positive:
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"model.{field}={value!r} is not allowed: it must be a positive integer")
+            check_int(f"model.{field}", getattr(self, field), 1)
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"model.n_heads={self.n_heads} does not divide model.d_model={self.d_model}: "
@@ -48,10 +46,9 @@ class ModelConfig:
             raise ConfigError(
                 f"head width {self.d_model // self.n_heads} (model.d_model/model.n_heads) is odd: RoPE needs an even head width"
             )
-        if self.kernels not in KERNEL_CHOICES:
-            raise ConfigError(f"model.kernels={self.kernels!r} is not allowed: choose one of {', '.join(KERNEL_CHOICES)}")
-        if self.rope_theta <= 0 or self.norm_eps <= 0 or self.init_std <= 0:
-            raise ConfigError("model.rope_theta, model.norm_eps and model.init_std must be positive")
+        check_choice("model.kernels", self.kernels, KERNEL_CHOICES)
+        for field in ("rope_theta", "norm_eps", "init_std"):
+            check_float(f"model.{field}", getattr(self, field), above=0)
 
     @property
     def head_dim(self) -> int:

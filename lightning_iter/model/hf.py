@@ -1,19 +1,15 @@
-"""Hugging Face interop: a local Llama-family directory becomes a `Transformer`, and a `Transformer` one.
+"""Hugging Face import: a local Llama-family directory becomes a `Transformer`; the names both directions share.
 
 Import reads `config.json` and the safetensors weights (one file, or shards listed by
 `model.safetensors.index.json`) tensor by tensor straight into parameters allocated once, so the
-peak memory stays near the model's own size. Export writes a plain `LlamaForCausalLM` directory
-that `transformers` loads; a plan that reuses layers (loops, `--repeat`) is unrolled into copies
-and recorded under `config["lightning_iter"]`, from which import ties the copies again.
+peak memory stays near the model's own size. Layers our export unrolled from a plan that reuses them
+(`model.export`, recorded under `config["lightning_iter"]`) are tied again.
 Plain torch + json: this module never imports `transformers`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -38,12 +34,12 @@ REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attent
 IMPORT_OVERRIDES = ("kernels", "max_seq_len", "init_std", "name")
 
 _SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-_DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16",
-                torch.bfloat16: "bfloat16"}
-_HF_FIELD_NAMES = {"model.vocab_size": "vocab_size", "model.d_model": "hidden_size", "model.n_layers": "num_hidden_layers",
-                   "model.n_heads": "num_attention_heads", "model.n_kv_heads": "num_key_value_heads",
-                   "model.ffn_dim": "intermediate_size", "model.max_seq_len": "max_position_embeddings",
-                   "model.rope_theta": "rope_theta", "model.norm_eps": "rms_norm_eps", "model.init_std": "initializer_range"}
+DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+_HF_FIELD_NAMES = {"model.vocab_size": "vocab_size", "model.d_model": "hidden_size",
+                   "model.n_layers": "num_hidden_layers", "model.n_heads": "num_attention_heads",
+                   "model.n_kv_heads": "num_key_value_heads", "model.ffn_dim": "intermediate_size",
+                   "model.max_seq_len": "max_position_embeddings", "model.rope_theta": "rope_theta",
+                   "model.norm_eps": "rms_norm_eps", "model.init_std": "initializer_range"}
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # old checkpoints store the RoPE table; we compute it
 
 
@@ -52,7 +48,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path.parent} has no {path.name}: a Hugging Face model directory needs {what}") from None
+        raise CheckpointError(
+            f"{path.parent} has no {path.name}: a Hugging Face model directory needs {what}"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
@@ -75,7 +73,8 @@ def _rope_theta(data: dict[str, Any], source: str) -> float:
             _reject(source, key, params, "expected a JSON object or null")
         kind = params.get("rope_type", params.get("type", "default"))
         if kind != "default":
-            _reject(source, f"{key}.rope_type", kind, "RoPE scaling variants are not implemented; only 'default' RoPE is")
+            _reject(source, f"{key}.rope_type", kind,
+                    "RoPE scaling variants are not implemented; only 'default' RoPE is")
         factor = params.get("partial_rotary_factor", 1.0)
         if factor != 1.0:
             _reject(source, f"{key}.partial_rotary_factor", factor, "only full-width RoPE (1.0) is implemented")
@@ -88,7 +87,8 @@ def _check_supported(data: dict[str, Any], source: str) -> None:
     """Reject, by name, every Llama-family feature our `Transformer` does not implement."""
     architectures = data.get("architectures")
     if architectures is not None and architectures != [ARCHITECTURE]:
-        _reject(source, "architectures", architectures, f"only [{ARCHITECTURE!r}] (Llama, SmolLM, TinyLlama) can be imported")
+        _reject(source, "architectures", architectures,
+                f"only [{ARCHITECTURE!r}] (Llama, SmolLM, TinyLlama) can be imported")
     model_type = data.get("model_type", MODEL_TYPE if architectures else None)
     if model_type != MODEL_TYPE:
         _reject(source, "model_type", model_type, f"only {MODEL_TYPE!r} models can be imported")
@@ -153,10 +153,13 @@ def _tied_plan(data: dict[str, Any], source: str) -> tuple[int, Plan] | None:
         n_unique = extra["unique_layers"]
         plan = validate_plan(extra["plan"], n_unique, f"{EXTRA_KEY}.plan")
     except (TypeError, KeyError, PlanError) as err:
-        raise CheckpointError(f"{source}: field {EXTRA_KEY!r} is malformed ({err}): it needs 'plan' and 'unique_layers'")
+        raise CheckpointError(
+            f"{source}: field {EXTRA_KEY!r} is malformed ({err}): it needs 'plan' and 'unique_layers'"
+        ) from None
     if len(plan) != data["num_hidden_layers"] or set(plan) != set(range(n_unique)):
         raise CheckpointError(
-            f"{source}: {EXTRA_KEY}.plan={list(plan)} does not unroll into num_hidden_layers={data['num_hidden_layers']} "
+            f"{source}: {EXTRA_KEY}.plan={list(plan)} does not unroll into "
+            f"num_hidden_layers={data['num_hidden_layers']} "
             f"layers using all {n_unique} unique layers"
         )
     return n_unique, plan
@@ -193,7 +196,8 @@ class _SafetensorsFile:
         stored = _SAFETENSORS_DTYPES.get(self.dtypes[name])
         if stored is None:
             raise CheckpointError(
-                f"{self.path}: tensor {name!r} has dtype {self.dtypes[name]!r}: only {', '.join(_SAFETENSORS_DTYPES)} weights load"
+                f"{self.path}: tensor {name!r} has dtype {self.dtypes[name]!r}: "
+                f"only {', '.join(_SAFETENSORS_DTYPES)} weights load"
             )
         return stored
 
@@ -250,7 +254,9 @@ def load_hf(
     config = config_from_hf(data, source)
     bad = sorted(set(overrides) - set(IMPORT_OVERRIDES))
     if bad:
-        raise ConfigError(f"override {bad[0]!r} cannot change an imported model: allowed are {', '.join(IMPORT_OVERRIDES)}")
+        raise ConfigError(
+            f"override {bad[0]!r} cannot change an imported model: allowed are {', '.join(IMPORT_OVERRIDES)}"
+        )
     config = replace(config, **overrides)
     tied = _tied_plan(data, source) if retie else None
     n_unique, plan = tied if tied is not None else (config.n_layers, identity_plan(config.n_layers))
@@ -274,12 +280,15 @@ def load_hf(
     if missing or unexpected:
         raise CheckpointError(
             f"hf:{directory} does not match its config.json ({len(plan)} layers, "
-            f"tie_word_embeddings={config.tie_embeddings}): missing tensors {missing[:3]}, unexpected tensors {unexpected[:3]}"
+            f"tie_word_embeddings={config.tie_embeddings}): missing tensors {missing[:3]}, "
+            f"unexpected tensors {unexpected[:3]}"
         )
     for name, ours in names.items():
         shape, expected = where[name].shape(name), tuple(targets[ours].shape)
         if shape != expected:
-            raise CheckpointError(f"hf:{directory}: tensor {name} has shape {list(shape)}, config.json implies {list(expected)}")
+            raise CheckpointError(
+                f"hf:{directory}: tensor {name} has shape {list(shape)}, config.json implies {list(expected)}"
+            )
     if dtype is None:
         dtype = where["model.embed_tokens.weight"].stored_dtype("model.embed_tokens.weight")
     state: dict[str, torch.Tensor] = {}
@@ -297,106 +306,10 @@ def load_hf(
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
         raise RuntimeError(f"import left tensors {leftover[:3]} on the meta device")
-    info = {"hf_config": data, "retied": tied is not None, "dtype": _DTYPE_NAMES.get(dtype, str(dtype))}
+    info = {"hf_config": data, "retied": tied is not None, "dtype": DTYPE_NAMES.get(dtype, str(dtype))}
     return model.eval(), info
 
 
-# ---- export ---------------------------------------------------------------------------------
-def hf_config(model: Transformer, *, dtype: torch.dtype, token_ids: dict[str, int | None] | None = None,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The `config.json` of `model` unrolled along its plan, as `LlamaForCausalLM` (transformers 4.x and 5.x)."""
-    config = model.config
-    used = sorted(set(model.plan))
-    plan = [used.index(i) for i in model.plan]
-    token_ids = token_ids or {}
-    return {
-        "architectures": [ARCHITECTURE],
-        "model_type": MODEL_TYPE,
-        "vocab_size": config.vocab_size,
-        "hidden_size": config.d_model,
-        "intermediate_size": config.ffn_dim,
-        "num_hidden_layers": len(plan),
-        "num_attention_heads": config.n_heads,
-        "num_key_value_heads": config.n_kv_heads,
-        "head_dim": config.head_dim,
-        "hidden_act": "silu",
-        "max_position_embeddings": config.max_seq_len,
-        "rms_norm_eps": config.norm_eps,
-        "rope_theta": config.rope_theta,
-        "rope_scaling": None,
-        "rope_parameters": {"rope_type": "default", "rope_theta": config.rope_theta},
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "mlp_bias": False,
-        "pretraining_tp": 1,
-        "tie_word_embeddings": config.tie_embeddings,
-        "initializer_range": config.init_std,
-        "torch_dtype": _DTYPE_NAMES[dtype],
-        "use_cache": True,
-        "bos_token_id": token_ids.get("bos"),
-        "eos_token_id": token_ids.get("eos"),
-        "pad_token_id": token_ids.get("pad"),
-        EXTRA_KEY: {"plan": plan, "unique_layers": len(used), "config": config.to_dict(), **(extra or {})},
-    }
-
-
-def hf_state_dict(model: Transformer, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """HF tensor names -> weights, one distinct layer per plan position (repeated layers are copied)."""
-    out = {"model.embed_tokens.weight": model.embed_tokens.weight, "model.norm.weight": model.norm.weight}
-    if model.lm_head is not None:
-        out["lm_head.weight"] = model.lm_head.weight
-    for position, index in enumerate(model.plan):
-        for key, tensor in model.layers[index].state_dict().items():
-            out[f"model.layers.{position}.{key}"] = tensor
-    return {name: t.detach().to("cpu", dtype).contiguous().clone() for name, t in out.items()}
-
-
-def save_hf(
-    model: Transformer,
-    out: str | Path,
-    *,
-    dtype: torch.dtype | None = None,
-    token_ids: dict[str, int | None] | None = None,
-    extra: dict[str, Any] | None = None,
-    files: dict[str, str] | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write `model` as a Hugging Face Llama directory atomically (temp dir, then rename); returns its path.
-
-    `files` are extra text files written beside the weights (e.g. `tokenizer.json`); `extra` goes into
-    `config["lightning_iter"]` next to the plan.
-    """
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ConfigError(f"--out={out} already exists and is not empty: choose a new directory or pass --overwrite true")
-    dtype = dtype or next(model.parameters()).dtype
-    config = hf_config(model, dtype=dtype, token_ids=token_ids, extra=extra)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        save_file(hf_state_dict(model, dtype), str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        generation = {k: v for k, v in (("bos_token_id", config["bos_token_id"]), ("eos_token_id", config["eos_token_id"]),
-                                         ("pad_token_id", config["pad_token_id"])) if v is not None}
-        if generation:
-            (staging / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n", encoding="utf-8")
-        for name, text in (files or {}).items():
-            (staging / name).write_text(text, encoding="utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp and safetensors create private (0700/0600) paths
-        for path in staging.iterdir():
-            path.chmod(0o666 & ~umask)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+def from_hf(path: str | Path, *, dtype: torch.dtype | None = None, **overrides: Any) -> Transformer:
+    """The `Transformer` of a local Hugging Face Llama directory (`load_hf` without its info)."""
+    return load_hf(path, dtype=dtype, **overrides)[0]

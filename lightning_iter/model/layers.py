@@ -118,6 +118,21 @@ class MLP(nn.Module):
         return self.down_proj(swiglu(self.gate_proj(x), self.up_proj(x), self.kernels))
 
 
+Mask = torch.Tensor | None  # [T] (or broadcastable [B, T]) float: 1 keeps a contribution, 0 erases it
+
+
+def _per_position(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.to(like.dtype).reshape(*mask.shape, 1)
+
+
+def keep_contribution(h: torch.Tensor, out: torch.Tensor, keep: Mask) -> torch.Tensor:
+    """`out` where `keep` is 1, `h` (the layer's contribution out - h erased) where it is 0.
+
+    `lerp` returns its end points exactly at weights 0 and 1, so a mask of ones changes nothing bit for bit.
+    """
+    return out if keep is None else torch.lerp(h, out, _per_position(keep, out))
+
+
 class DecoderLayer(nn.Module):
     """One pre-norm transformer layer: h = x + attn(norm(x)); out = h + mlp(norm(h))."""
 
@@ -129,9 +144,19 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv_cache: KVSlot | None = None
-    ) -> torch.Tensor:
-        attn_out = self.self_attn(self.input_layernorm(x), cos, sin, kv_cache=kv_cache)
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv_cache: KVSlot | None = None,
+        keep_attn: Mask = None, parts: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The layer output; with `parts=True` the triple (a, m, out) of attention output, MLP output and out.
+
+        `keep_attn` erases the attention contribution a at some positions before the MLP reads it (a sublayer
+        skip, seed 004 App. B). out is always (x + a) + m through the fused add+RMSNorm, as trained.
+        """
+        a = self.self_attn(self.input_layernorm(x), cos, sin, kv_cache=kv_cache)
+        if keep_attn is not None:
+            a = a * _per_position(keep_attn, a)
         norm = self.post_attention_layernorm
-        normed, hidden = fused_add_rms_norm(attn_out, x, norm.weight, norm.eps, norm.kernels)
-        return hidden + self.mlp(normed)
+        normed, hidden = fused_add_rms_norm(a, x, norm.weight, norm.eps, norm.kernels)
+        m = self.mlp(normed)
+        out = hidden + m
+        return (a, m, out) if parts else out

@@ -1,19 +1,36 @@
-"""The decoder whose forward walks a layer plan over a list of unique layers (DESIGN.md §1)."""
+"""The decoder that runs a layer plan over a list of unique layers (DESIGN.md §1), through one walker.
+
+`Transformer.walk` is the only loop over the plan that runs layers: forward, cached forward, analysis traces and
+adaptive depth all go through it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import PlanError, check_int
 from .cache import KVCache
 from .config import ModelConfig
-from .layers import DecoderLayer, RMSNorm, RotaryEmbedding
+from .layers import DecoderLayer, Mask, RMSNorm, RotaryEmbedding, keep_contribution
+from .loss import mean_token_cross_entropy
 from .plan import Plan, identity_plan, validate_plan
+
+
+class DepthStep(NamedTuple):
+    """What `Transformer.walk` computed at one effective depth i (notation of seed 004 §4)."""
+
+    depth: int  # effective depth i (position in the plan)
+    layer: int  # the unique layer plan[i] that ran
+    h: torch.Tensor  # h_i, the residual entering depth i
+    attn: torch.Tensor | None  # a_i (only with parts=True)
+    mlp: torch.Tensor | None  # m_i (only with parts=True)
+    out: torch.Tensor  # h_{i+1} = (h_i + a_i) + m_i, the residual leaving depth i
 
 
 class Transformer(nn.Module):
@@ -41,13 +58,6 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
 
-    @classmethod
-    def from_hf(cls, path: str, *, dtype: torch.dtype | None = None, **overrides: Any) -> "Transformer":
-        """Import a local Hugging Face Llama-family directory (see `model.hf.load_hf`; ties exported loops again)."""
-        from .hf import load_hf
-
-        return load_hf(path, dtype=dtype, **overrides)[0]
-
     # ---- the plan -------------------------------------------------------------------------
     @property
     def plan(self) -> Plan:
@@ -68,7 +78,7 @@ class Transformer(nn.Module):
         return len(self._plan)
 
     @contextmanager
-    def using_plan(self, plan: Iterable[int]) -> Iterator["Transformer"]:
+    def using_plan(self, plan: Iterable[int]) -> Iterator[Transformer]:
         """Run another plan over the same weights inside the block, then restore the current one."""
         previous = self._plan
         self.plan = plan
@@ -127,8 +137,11 @@ class Transformer(nn.Module):
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(tokens)
 
-    def rope_tables(self, seq_len: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        positions = torch.arange(seq_len, device=device)
+    def rope_tables(
+        self, seq_len: int, device: torch.device, dtype: torch.dtype, start: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE cos/sin tables [seq_len, head_dim] of absolute positions start .. start + seq_len - 1."""
+        positions = torch.arange(start, start + seq_len, device=device)
         return self.rotary(positions, dtype)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -137,14 +150,61 @@ class Transformer(nn.Module):
         weight = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(hidden, weight)
 
+    def walk(
+        self,
+        hidden: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        *,
+        plan: Plan | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        cache: KVCache | None = None,
+        parts: bool = False,
+        keep: Mapping[int, Mask] | None = None,
+        keep_attn: Mapping[int, Mask] | None = None,
+    ) -> Iterator[DepthStep]:
+        """THE way to run a plan (DESIGN.md §2): from residual `hidden` entering depth `start`, run depths
+        start .. stop - 1 of `plan` (default: the model's) and yield one `DepthStep` per depth.
+
+        Every forward, cached forward, analysis and adaptive exit walks through here, so each measures the
+        function that was trained (fused kernels, compiled layers). A consumer stops early by leaving the loop.
+        `cache`: KV slots by effective depth (positions follow `cache.position`; the caller advances it).
+        `parts`: also yield a_i and m_i. `keep` / `keep_attn`: per-depth masks [T] (1 keeps, 0 erases) of the
+        layer's whole contribution / of its attention contribution (seed 004 App. B interventions).
+        """
+        plan = self._plan if plan is None else validate_plan(plan, len(self.layers))
+        if stop is None:
+            stop = len(plan)
+        if start != 0 or stop != len(plan):
+            check_int("walk start", start, 0, len(plan), error=PlanError)
+            check_int("walk stop", stop, start, len(plan), error=PlanError)
+        if cache is not None:
+            cache.check_plan(plan)
+        layers = self.layers
+        for depth in range(start, stop):
+            index = plan[depth]
+            slot = None if cache is None else cache.slot(depth)
+            mask = None if keep_attn is None else keep_attn.get(depth)
+            # the layer module itself is called, so per-layer torch.compile (compile_layers) stays in use
+            if parts:
+                a, m, out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, parts=True)
+            else:
+                a = m = None
+                out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask)
+            if keep is not None:
+                out = keep_contribution(hidden, out, keep.get(depth))
+            yield DepthStep(depth, index, hidden, a, m, out)
+            hidden = out
+
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last layer of the plan (before the final norm)."""
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, seq]; got shape {tuple(tokens.shape)}")
         hidden = self.embed(tokens)
         cos, sin = self.rope_tables(tokens.shape[1], tokens.device, hidden.dtype)
-        for index in self._plan:
-            hidden = self.layers[index](hidden, cos, sin)
+        for step in self.walk(hidden, cos, sin):
+            hidden = step.out
         return hidden
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -156,21 +216,16 @@ class Transformer(nn.Module):
 
         The cache is indexed by effective depth (`model.cache`); it must have been built for this plan.
         """
-        cache.check_plan(self._plan)
         hidden = self.embed(tokens)
-        positions = torch.arange(cache.position, cache.position + tokens.shape[1], device=tokens.device)
-        cos, sin = self.rotary(positions, hidden.dtype)
-        for depth, index in enumerate(self._plan):
-            hidden = self.layers[index](hidden, cos, sin, kv_cache=cache.slot(depth))
+        cos, sin = self.rope_tables(tokens.shape[1], tokens.device, hidden.dtype, start=cache.position)
+        for step in self.walk(hidden, cos, sin, cache=cache):
+            hidden = step.out
         cache.advance(tokens.shape[1])
         return self.unembed(hidden)
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
         """Mean next-token cross-entropy, computed in fp32."""
-        logits = self(tokens)
-        return F.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index
-        )
+        return mean_token_cross_entropy(self(tokens), targets, ignore_index)
 
     def extra_repr(self) -> str:
         return f"n_unique={self.n_unique}, plan={self._plan}"

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from lightning_iter.model import Transformer
+from lightning_iter.model.hf import from_hf
 from tests.helpers import load_benchmark
 
 
@@ -16,7 +16,7 @@ def test_child_measures_an_import_of_the_written_directory(tmp_path, capsys):
     bench = load()
     directory = tmp_path / "tiny"
     file_bytes = bench.write_directory("tiny", "float32", directory)
-    model = Transformer.from_hf(directory)
+    model = from_hf(directory)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     assert params < file_bytes < params + 100_000  # one copy of each weight plus the header
     for method in bench.METHODS:

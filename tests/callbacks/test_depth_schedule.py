@@ -149,3 +149,15 @@ def test_loop_logs_unique_and_effective_parameters_and_inference_flops():
     per_layer = sum(p.numel() for p in lm.model.layers[0].parameters())
     assert logged["depth/effective_params"] - logged["depth/unique_params"] == pytest.approx(4 * per_layer)
     assert logged["flops/inference_per_token"] == pytest.approx(inference_flops_per_token(lm.model.config, 6, 16))
+
+
+def test_growth_runs_on_the_identity_plan_then_the_step_gets_its_plan():
+    """A model on a repeated plan still grows (the transaction grows untied models), then gets plan_at(step)."""
+    from types import SimpleNamespace
+
+    from lightning_iter.callbacks.depth_schedule import DepthSchedule
+
+    lm = small_lm({**GROW, "retrofit": {"start_step": 3, "block": "1:3"}}, n_layers=3)
+    lm.model.plan = (0, 0)
+    DepthSchedule().on_train_batch_start(SimpleNamespace(global_step=3, optimizers=[], strategy=None), lm, None, 0)
+    assert (lm.model.n_unique, lm.model.plan) == (3, (0, 1, 2, 1, 2))

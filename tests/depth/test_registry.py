@@ -8,6 +8,7 @@ import pytest
 from lightning_iter.depth import GrowOperator, get_strategy, list_strategies, register_strategy, strategy_class
 from lightning_iter.depth import registry
 from lightning_iter.errors import ConfigError, UnknownStrategyError
+from lightning_iter.model import ModelConfig
 
 
 def test_builtins_are_registered():
@@ -32,6 +33,24 @@ def test_decorator_registration_and_name_clash():
             register_strategy("test-front-grow")(type("Other", (GrowOperator,), {"select": lambda self, d: ([0], 0)}))
     finally:
         registry._REGISTRY.pop("test-front-grow", None)
+
+
+def test_a_registered_strategy_gets_the_retrofit_stage_for_free():
+    @register_strategy("test-tail-grow")
+    class TailGrow(GrowOperator):
+        def select(self, depth):
+            return list(range(depth - self.block_size, depth)), depth
+
+    try:
+        op = get_strategy("test-tail-grow", block_size=2, horizon=10, target_depth=6,
+                          retrofit={"start_step": 7, "block": "4:6", "extra": 2})
+        op.setup(ModelConfig.from_name("tiny", n_layers=6))
+        assert op.plan_at(6) == (0, 1, 2, 3, 4, 5) and op.plan_at(7) == (0, 1, 2, 3, 4, 5, 4, 5, 4, 5)
+        assert op.spec()["retrofit"] == {"start_step": 7, "block": "4:6", "extra": 2}
+        with pytest.raises(ConfigError, match="allowed parameters are block_size, .*, retrofit"):
+            get_strategy("test-tail-grow", block_size=2, horizon=10, retrofitt={})
+    finally:
+        registry._REGISTRY.pop("test-tail-grow", None)
 
 
 def _install_plugin(root, dist_name, module, strategy_name, body):

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from lightning_iter import checkpoint
+from lightning_iter.data import ByteTokenizer
 from lightning_iter.model import ModelConfig, Transformer
 
 SMALL = {"d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64, "max_seq_len": 64}
@@ -18,10 +20,5 @@ def tiny_model(n_layers: int = 2, plan: tuple[int, ...] | None = None, seed: int
 
 
 def write_checkpoint(path: Path, model: Transformer, data: dict[str, Any] | None = None) -> Path:
-    state = {"version": 1, "config": model.config.to_dict(), "n_unique": model.n_unique, "plan": list(model.plan),
-             "depth": {"name": "baseline"}, "tokenizer": {"kind": "bytes"}}
-    if data is not None:
-        state["data"] = data
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "lightning_iter": state,
-                "global_step": 0}, path)
-    return path
+    """`model` under the baseline strategy with the byte tokenizer and, if given, a data spec."""
+    return checkpoint.write_checkpoint(path, model, tokenizer=ByteTokenizer(), data=data)

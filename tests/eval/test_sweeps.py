@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from lightning_iter.data.tokenizer import ByteTokenizer
+from lightning_iter.depth import untie_layers
 from lightning_iter.errors import ConfigError
 from lightning_iter.eval.icl_sweep import default_shots, icl_sweep, max_shots_that_fit
 from lightning_iter.eval.primitives import make_example, test_set
-from lightning_iter.eval.sft_sweep import fine_tune, sft_batch, sft_examples, sft_sweep, untie_layers
+from lightning_iter.eval.sft_sweep import fine_tune, sft_batch, sft_examples, sft_sweep
 from tests.eval.checkpoints import tiny_model
 
 TOK = ByteTokenizer()

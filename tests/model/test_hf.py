@@ -17,7 +17,8 @@ from lightning_iter.data import ByteTokenizer, HFTokenizer
 from lightning_iter.errors import CheckpointError, ConfigError
 from lightning_iter.loading import load_model
 from lightning_iter.model import ModelConfig, Transformer
-from lightning_iter.model.hf import load_hf, save_hf
+from lightning_iter.model.export import save_hf
+from lightning_iter.model.hf import from_hf, load_hf
 from lightning_iter.module import LanguageModel
 from tests.helpers import SMALL, small_data, trainer
 
@@ -31,7 +32,7 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
 @pytest.mark.parametrize("name", ["tied_gqa", "untied_mha"])
 def test_import_gives_transformers_logits(name):
     reference = load_file(FIXTURES / name / "reference_logits.safetensors")
-    model = Transformer.from_hf(FIXTURES / name)
+    model = from_hf(FIXTURES / name)
     with torch.no_grad():
         logits = model(reference["input_ids"])
     assert logits.dtype == torch.float32
@@ -54,7 +55,7 @@ def test_older_transformers_config_fields(tmp_path):
     (directory / "config.json").write_text(json.dumps(config))
     reference = load_file(directory / "reference_logits.safetensors")
     with torch.no_grad():
-        logits = Transformer.from_hf(directory)(reference["input_ids"])
+        logits = from_hf(directory)(reference["input_ids"])
     assert relative_error(logits, reference["logits"]) <= 1e-5
 
 
@@ -92,7 +93,7 @@ def test_round_trip_is_exact(tmp_path, tie):
     model = _small(tie=tie)
     out = save_hf(model, tmp_path / "hf")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left behind
-    _assert_same(model, Transformer.from_hf(out))
+    _assert_same(model, from_hf(out))
 
 
 def test_looped_plan_is_unrolled_and_tied_again(tmp_path):
@@ -102,7 +103,7 @@ def test_looped_plan_is_unrolled_and_tied_again(tmp_path):
     assert config["num_hidden_layers"] == 7 and config["lightning_iter"]["plan"] == [0, 1, 2, 1, 2, 1, 2]
     weights = load_file(out / "model.safetensors")
     assert torch.equal(weights["model.layers.1.mlp.up_proj.weight"], weights["model.layers.5.mlp.up_proj.weight"])
-    _assert_same(model, Transformer.from_hf(out))
+    _assert_same(model, from_hf(out))
     # Without our extra field the file is a plain 7-layer Llama with the same function.
     plain = load_hf(out, retie=False)[0]
     assert plain.n_unique == 7
@@ -117,13 +118,13 @@ def test_changed_copy_is_imported_untied(tmp_path):
     weights["model.layers.2.mlp.up_proj.weight"] += 1.0  # someone fine-tuned the unrolled copy
     save_file(weights, str(out / "model.safetensors"))
     with pytest.warns(UserWarning, match="differs from the other copies"):
-        model = Transformer.from_hf(out)
+        model = from_hf(out)
     assert model.n_unique == 4 and model.plan == (0, 1, 2, 3)
 
 
 def test_skipped_layers_are_dropped_from_the_export(tmp_path):
     model = _small(n_layers=3, plan=(0, 2))
-    imported = Transformer.from_hf(save_hf(model, tmp_path / "skip"))
+    imported = from_hf(save_hf(model, tmp_path / "skip"))
     assert imported.n_unique == 2 and imported.plan == (0, 1)
     tokens = torch.randint(0, 50, (1, 6))
     with torch.no_grad():
@@ -170,7 +171,8 @@ def _edit_config(directory, **changes):
         ({"sliding_window": 4096}, ConfigError, "sliding_window=4096"),
         ({"hidden_act": "gelu"}, ConfigError, "hidden_act='gelu'"),
         ({"head_dim": 16}, ConfigError, "head_dim=16"),
-        ({"intermediate_size": 80}, CheckpointError, r"mlp.gate_proj.weight has shape \[64, 32\], config.json implies \[80, 32\]"),
+        ({"intermediate_size": 80}, CheckpointError,
+         r"mlp.gate_proj.weight has shape \[64, 32\], config.json implies \[80, 32\]"),
         ({"num_hidden_layers": 3}, CheckpointError, r"missing tensors \['model.layers.2"),
         ({"tie_word_embeddings": False}, CheckpointError, r"missing tensors \['lm_head.weight'\]"),
         ({"num_attention_heads": 3}, ConfigError, "num_attention_heads=3 does not divide hidden_size=32"),
@@ -180,36 +182,37 @@ def test_bad_config_gives_one_clear_error(tmp_path, changes, error, match):
     directory = _copy(tmp_path)
     _edit_config(directory, **changes)
     with pytest.raises(error, match=match):
-        Transformer.from_hf(directory)
+        from_hf(directory)
 
 
 def test_bad_weights_give_one_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="is not a directory"):
-        Transformer.from_hf(tmp_path / "nowhere")
+        from_hf(tmp_path / "nowhere")
     directory = _copy(tmp_path)
     (directory / "config.json").unlink()
     with pytest.raises(CheckpointError, match="has no config.json"):
-        Transformer.from_hf(directory)
+        from_hf(directory)
     directory = _copy(tmp_path / "a")
     (directory / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="has no weights: expected model.safetensors"):
-        Transformer.from_hf(directory)
+        from_hf(directory)
     directory = _copy(tmp_path / "b", "untied_mha")
     (directory / "model-00002-of-00004.safetensors").unlink()
     with pytest.raises(CheckpointError, match="model-00002-of-00004.safetensors is missing"):
-        Transformer.from_hf(directory)
+        from_hf(directory)
     directory = _copy(tmp_path / "c")
     weights = load_file(directory / "model.safetensors")
     weights["model.layers.0.extra.weight"] = torch.zeros(2)
     del weights["model.norm.weight"]
     save_file(weights, str(directory / "model.safetensors"))
-    with pytest.raises(CheckpointError, match=r"missing tensors \['model.norm.weight'\], unexpected tensors \['model.layers.0.extra"):
-        Transformer.from_hf(directory)
+    with pytest.raises(CheckpointError,
+                       match=r"missing tensors \['model.norm.weight'\], unexpected tensors \['model.layers.0.extra"):
+        from_hf(directory)
     directory = _copy(tmp_path / "d")
     data = (directory / "model.safetensors").read_bytes()
     (directory / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
-        Transformer.from_hf(directory)
+        from_hf(directory)
 
 
 # ---- --model.init_from ------------------------------------------------------------------------
@@ -224,9 +227,11 @@ def byte_model_dir(tmp_path_factory):
 
 def test_init_from_starts_fit_from_the_imported_weights(byte_model_dir):
     directory, original = byte_model_dir
-    with pytest.warns(UserWarning, match=r"saved with plan \[0, 1\]; depth strategy 'loop' trains it with plan \[0, 1, 1\]"):
+    with pytest.warns(UserWarning,
+                      match=r"saved with plan \[0, 1\]; depth strategy 'loop' trains it with plan \[0, 1, 1\]"):
         lm = LanguageModel(init_from=f"hf:{directory}", vocab_size=ByteTokenizer.vocab_size, warmup_steps=1,
-                           arch_overrides={"kernels": "torch"}, depth={"name": "loop", "layers": 1, "repeats": 2, "encode": 1})
+                           arch_overrides={"kernels": "torch"},
+                           depth={"name": "loop", "layers": 1, "repeats": 2, "encode": 1})
     assert lm.model.plan == (0, 1, 1) and lm.model.config.kernels == "torch"
     assert torch.equal(lm.model.layers[1].mlp.up_proj.weight, original.layers[1].mlp.up_proj.weight)
     trainer(max_steps=1).fit(lm, datamodule=small_data())

@@ -1,0 +1,60 @@
+"""Contract over the commands: every `lightning_iter <verb>` lives in `commands/<verb>.py`, its library module has
+the same stem, and `--help` exits 0 without building anything."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from lightning_iter.cli import COMMANDS, USAGE, VERBS, main
+
+PACKAGE = Path(__file__).resolve().parents[2] / "lightning_iter"
+
+# The library module behind each verb (same stem as commands/<verb>.py), or why there is none.
+LIBRARY = {
+    "generate": "generation/generate.py",
+    "eval": "eval/__init__.py",  # the `lightning_iter.eval` package: primitives, NLL, report
+    "analyze": "analysis/analyze.py",
+    "tokenizer": "data/tokenizer.py",
+    "prepare": "data/prepare.py",
+    "export": "model/export.py",
+    "lm_eval": "eval/lm_eval.py",
+    "icl_sweep": "eval/icl_sweep.py",
+    "sft_sweep": "eval/sft_sweep.py",
+    "repeat_sweep": "eval/repeat_sweep.py",
+}
+NO_LIBRARY = {
+    "fit": "LightningCLI over module.LanguageModel",
+    "validate": "LightningCLI (commands.fit)",
+    "test": "LightningCLI (commands.fit)",
+    "strategies": "lists the depth registry",
+    "bench": "runs a script of benchmarks/",
+}
+
+
+def test_every_verb_has_its_command_module_and_library():
+    assert set(VERBS) == set(COMMANDS) == set(LIBRARY) | set(NO_LIBRARY)
+    for verb in VERBS:
+        assert (PACKAGE / "commands" / f"{verb}.py").is_file(), verb
+        assert callable(importlib.import_module(f"lightning_iter.commands.{verb}").main), verb
+        assert f"\n  {verb} " in USAGE, f"`lightning_iter --help` does not list {verb}"
+    for verb, library in LIBRARY.items():
+        path = PACKAGE / library
+        assert path.is_file(), f"{verb}: {library} is missing"
+        stem = path.parent.name if path.stem == "__init__" else path.stem
+        assert stem == verb, f"{verb}: library module {library} has another stem"
+
+
+def test_no_stray_command_modules():
+    modules = {p.stem for p in (PACKAGE / "commands").glob("*.py") if not p.stem.startswith("_")}
+    assert modules == set(VERBS)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_exits_zero(verb, capsys):
+    try:
+        status = main([verb, "--help"])
+    except SystemExit as exit_info:
+        status = exit_info.code
+    assert status in (0, None)
+    assert capsys.readouterr().out.strip(), f"`lightning_iter {verb} --help` printed nothing"
