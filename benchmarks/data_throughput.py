@@ -45,18 +45,24 @@ def build_corpus(root: Path, documents: int, seq_len: int, vocab_size: int) -> d
     tokenizer = train_bpe([primitives, arithmetic], vocab_size, show_progress=False)
     out = {}
     for name, path in (("primitives", primitives), ("arithmetic", arithmetic)):
-        out[name] = prepare_dataset([path], tokenizer, str(root / "prepared" / name), seq_len=seq_len,
-                                    num_workers=2, verbose=False).out
+        out[name] = prepare_dataset(
+            [path], tokenizer, str(root / "prepared" / name), seq_len=seq_len, num_workers=2, verbose=False
+        ).out
     return out
 
 
-def loader_tokens_per_s(sources: dict[str, str], seq_len: int, batch_size: int, workers: int,
-                        batches: int) -> float:
+def loader_tokens_per_s(sources: dict[str, str], seq_len: int, batch_size: int, workers: int, batches: int) -> float:
     """Tokens/s of the train DataLoader (inputs + the shifted target token), after its first batch."""
     from lightning_iter.data import StreamingDataModule
 
-    dm = StreamingDataModule(sources, weights={"primitives": 0.9, "arithmetic": 0.1}, seq_len=seq_len,
-                             batch_size=batch_size, val_size=4, num_workers=workers)
+    dm = StreamingDataModule(
+        sources,
+        weights={"primitives": 0.9, "arithmetic": 0.1},
+        seq_len=seq_len,
+        batch_size=batch_size,
+        val_size=4,
+        num_workers=workers,
+    )
     iterator = iter(dm.train_dataloader())
     next(iterator)
     start = time.perf_counter()
@@ -99,7 +105,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--big_steps", type=int, default=2, help="smollm-360m training steps timed")
     parser.add_argument("--documents", type=int, default=6000, help="documents per corpus source")
     parser.add_argument("--vocab_size", type=int, default=1024)
-    parser.add_argument("--archs", default="tiny,smollm-360m", help="comma-separated model presets to time (tiny first)")
+    parser.add_argument(
+        "--archs", default="tiny,smollm-360m", help="comma-separated model presets to time (tiny first)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "data_throughput")
     args = parser.parse_args(argv)
@@ -123,16 +131,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     slowest_loader = min(r["tokens_per_s"] for r in rows if r["what"].startswith("loader"))
     tiny = next(r["tokens_per_s"] for r in rows if r["what"].endswith("tiny"))
     result = {
-        "seq_len": args.seq_len, "vocab_size": args.vocab_size, "rows": rows,
+        "seq_len": args.seq_len,
+        "vocab_size": args.vocab_size,
+        "rows": rows,
         "loader_over_tiny_training": slowest_loader / tiny,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": _threads()},
     }
     lines = [f"| what (seq_len {args.seq_len}) | batch | tokens/s | x tiny step |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['what']} | {r['batch']} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / tiny:.1f} |" for r in rows]
+    lines += [
+        f"| {r['what']} | {r['batch']} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / tiny:.1f} |" for r in rows
+    ]
     table = "\n".join(lines)
     print(table)
-    print(f"slowest loader / tiny training step: {slowest_loader / tiny:.1f}x "
-          f"({'the loader is not the bottleneck' if slowest_loader > tiny else 'THE LOADER IS THE BOTTLENECK'})")
+    print(
+        f"slowest loader / tiny training step: {slowest_loader / tiny:.1f}x "
+        f"({'the loader is not the bottleneck' if slowest_loader > tiny else 'THE LOADER IS THE BOTTLENECK'})"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "data_throughput.json"
     write_json_atomic(path, result)

@@ -29,7 +29,9 @@ TABLE7 = {  # seed 004 Table 7, PetaFLOPs for 200k iterations
 BATCH_TOKENS = {"smollm-360m": 2**20, "smollm-1.7b": 2**21}
 
 
-def analytic(name: str, steps: int = 200_000, horizon: int = 170_000, block: int = 4, seq_len: int = 2048) -> dict[str, Any]:
+def analytic(
+    name: str, steps: int = 200_000, horizon: int = 170_000, block: int = 4, seq_len: int = 2048
+) -> dict[str, Any]:
     """PetaFLOPs of a baseline and a grown run: Σ over steps of tokens × FLOPs/token at that step's depth."""
     from lightning_iter.depth import get_strategy
     from lightning_iter.model import ModelConfig, training_flops_per_token
@@ -38,13 +40,21 @@ def analytic(name: str, steps: int = 200_000, horizon: int = 170_000, block: int
     grow = get_strategy("lidas", block_size=block, horizon=horizon)
     grow.setup(config)
     tokens = BATCH_TOKENS[name]
-    per_depth = {d: training_flops_per_token(config, d, seq_len) * tokens for d in range(block, config.n_layers + 1, block)}
+    per_depth = {
+        d: training_flops_per_token(config, d, seq_len) * tokens for d in range(block, config.n_layers + 1, block)
+    }
     standard = steps * per_depth[config.n_layers] / 1e15
     boundaries = [0, *grow.growth_steps(), steps]
-    grown = sum((end - start) * per_depth[grow.n_unique_at(start)] for start, end in zip(boundaries, boundaries[1:])) / 1e15
+    grown = (
+        sum((end - start) * per_depth[grow.n_unique_at(start)] for start, end in zip(boundaries, boundaries[1:])) / 1e15
+    )
     return {
-        "model": name, "standard_pf": standard, "grown_pf": grown, "ratio": grown / standard,
-        "table7_standard_pf": TABLE7[name]["standard"], "table7_grown_pf": TABLE7[name]["grown"],
+        "model": name,
+        "standard_pf": standard,
+        "grown_pf": grown,
+        "ratio": grown / standard,
+        "table7_standard_pf": TABLE7[name]["standard"],
+        "table7_grown_pf": TABLE7[name]["grown"],
         "table7_ratio": TABLE7[name]["grown"] / TABLE7[name]["standard"],
     }
 
@@ -76,24 +86,42 @@ def measure(depth: dict[str, Any], steps: int, seed: int = 0) -> dict[str, Any]:
     data = PrimitivesDataModule(**config["data"]["init_args"])
     L.seed_everything(seed, verbose=False)
     lm = LanguageModel(
-        arch=model_args["arch"], arch_overrides=model_args["arch_overrides"], vocab_size=data.vocab_size, depth=depth,
+        arch=model_args["arch"],
+        arch_overrides=model_args["arch_overrides"],
+        vocab_size=data.vocab_size,
+        depth=depth,
         optimizer=lambda params: torch.optim.AdamW(params, **model_args["optimizer"]["init_args"]),
-        warmup_steps=min(model_args["warmup_steps"], steps // 10), decay_fraction=model_args["decay_fraction"],
+        warmup_steps=min(model_args["warmup_steps"], steps // 10),
+        decay_fraction=model_args["decay_fraction"],
     )
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(
-            accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-            gradient_clip_val=1.0, default_root_dir=tmp, callbacks=[Curve()],
+            accelerator="cpu",
+            devices=1,
+            max_steps=steps,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            gradient_clip_val=1.0,
+            default_root_dir=tmp,
+            callbacks=[Curve()],
         )
         start = time.perf_counter()
         trainer.fit(lm, data)
         seconds = time.perf_counter() - start
     schedule = next(cb for cb in trainer.callbacks if isinstance(cb, DepthSchedule))
     return {
-        "depth": depth, "steps": steps, "seconds": seconds, "tokens": schedule.tokens,
-        "training_flops": schedule.training_flops, "final_unique_layers": lm.model.n_unique,
-        "final_loss": float(trainer.callback_metrics["train/loss"]), "curve": curve,
+        "depth": depth,
+        "steps": steps,
+        "seconds": seconds,
+        "tokens": schedule.tokens,
+        "training_flops": schedule.training_flops,
+        "final_unique_layers": lm.model.n_unique,
+        "final_loss": float(trainer.callback_metrics["train/loss"]),
+        "curve": curve,
     }
 
 
@@ -127,11 +155,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     rows = [analytic(name) for name in ("smollm-360m", "smollm-1.7b")]
     print("## Analytic training FLOPs, 200k steps, b=4, PROP-1, horizon 170k (seed 004 Table 7)\n")
-    print("| model | standard PF | grown PF | grown/standard | Table 7 standard PF | Table 7 grown PF | Table 7 ratio |")
+    print(
+        "| model | standard PF | grown PF | grown/standard | Table 7 standard PF | Table 7 grown PF | Table 7 ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['standard_pf']:,.1f} | {r['grown_pf']:,.1f} | {r['ratio']:.4f} | "
-              f"{r['table7_standard_pf']:,.1f} | {r['table7_grown_pf']:,.1f} | {r['table7_ratio']:.4f} |")
+        print(
+            f"| {r['model']} | {r['standard_pf']:,.1f} | {r['grown_pf']:,.1f} | {r['ratio']:.4f} | "
+            f"{r['table7_standard_pf']:,.1f} | {r['table7_grown_pf']:,.1f} | {r['table7_ratio']:.4f} |"
+        )
     result: dict[str, Any] = {"analytic": rows}
 
     if not args.skip_measured:
@@ -146,11 +178,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("| run | final unique layers | tokens | training FLOPs | wall-clock s | final train loss |")
         print("|---|---:|---:|---:|---:|---:|")
         for label, r in (("grown (" + grown_depth["name"] + ")", grown), ("baseline", base)):
-            print(f"| {label} | {r['final_unique_layers']} | {r['tokens']:,} | {r['training_flops']:.3e} | "
-                  f"{r['seconds']:.1f} | {r['final_loss']:.3f} |")
+            print(
+                f"| {label} | {r['final_unique_layers']} | {r['tokens']:,} | {r['training_flops']:.3e} | "
+                f"{r['seconds']:.1f} | {r['final_loss']:.3f} |"
+            )
         print(f"\ngrown/baseline: wall-clock {ratio_time:.3f}, analytic FLOPs {ratio_flops:.3f}")
-        result["measured"] = {"grown": grown, "baseline": base, "wall_clock_ratio": ratio_time,
-                              "flops_ratio": ratio_flops}
+        result["measured"] = {
+            "grown": grown,
+            "baseline": base,
+            "wall_clock_ratio": ratio_time,
+            "flops_ratio": ratio_flops,
+        }
 
     args.out.mkdir(parents=True, exist_ok=True)
     if "measured" in result:

@@ -1,6 +1,7 @@
 """Time and peak memory of importing a Hugging Face directory of real size (smollm-360m shapes, random weights).
 
-    python benchmarks/hf_import.py [--arch smollm-360m] [--dtype float32] [--out benchmarks/results/hf_import/<arch>-<dtype>]
+    python benchmarks/hf_import.py [--arch smollm-360m] [--dtype float32] \
+        [--out benchmarks/results/hf_import/<arch>-<dtype>]
 
 Writes the directory once with our exporter (`model.export.save_hf`), then imports it in fresh
 subprocesses, each measuring wall time and the process's peak resident memory (VmHWM) above its
@@ -77,9 +78,20 @@ def child(method: str, directory: Path) -> None:
     touched_seconds = time.perf_counter() - start
     peak_touched = _status_bytes("VmHWM")
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    print(json.dumps({"method": method, "seconds": seconds, "rss_before": before, "peak_rss": peak,
-                      "seconds_touched": touched_seconds, "peak_rss_touched": peak_touched,
-                      "rss_after": _rss_bytes(), "param_bytes": params}))
+    print(
+        json.dumps(
+            {
+                "method": method,
+                "seconds": seconds,
+                "rss_before": before,
+                "peak_rss": peak,
+                "seconds_touched": touched_seconds,
+                "peak_rss_touched": peak_touched,
+                "rss_after": _rss_bytes(),
+                "param_bytes": params,
+            }
+        )
+    )
 
 
 def write_directory(arch: str, dtype_name: str, directory: Path) -> int:
@@ -116,20 +128,37 @@ def main() -> None:
     rows = []
     for method in METHODS:
         for _ in range(args.repeats):
-            result = subprocess.run([sys.executable, __file__, "--child", method, str(directory)],
-                                    capture_output=True, text=True, check=True, cwd=ROOT)
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", method, str(directory)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
             row = json.loads(result.stdout.strip().splitlines()[-1])
             row["growth"] = row["peak_rss"] - row["rss_before"]
             row["growth_touched"] = row["peak_rss_touched"] - row["rss_before"]
             rows.append(row)
-    header = ("| import | time (s) | peak RSS - before (MiB) | + read every weight: time (s) | peak RSS - before (MiB) "
-              "| model (MiB) | peak / model after reading |\n|---|---|---|---|---|---|---|")
-    lines = [f"| {r['method']} | {r['seconds']:.2f} | {r['growth'] / MIB:.0f} | {r['seconds_touched']:.2f} | "
-             f"{r['growth_touched'] / MIB:.0f} | {r['param_bytes'] / MIB:.0f} | "
-             f"{r['growth_touched'] / r['param_bytes']:.2f} |" for r in rows]
+    header = (
+        "| import | time (s) | peak RSS - before (MiB) | + read every weight: time (s) | peak RSS - before (MiB) "
+        "| model (MiB) | peak / model after reading |\n|---|---|---|---|---|---|---|"
+    )
+    lines = [
+        f"| {r['method']} | {r['seconds']:.2f} | {r['growth'] / MIB:.0f} | {r['seconds_touched']:.2f} | "
+        f"{r['growth_touched'] / MIB:.0f} | {r['param_bytes'] / MIB:.0f} | "
+        f"{r['growth_touched'] / r['param_bytes']:.2f} |"
+        for r in rows
+    ]
     baseline = rows[0]["rss_before"] / MIB
-    table = "\n".join([f"{args.arch} ({args.dtype}, file {file_bytes / MIB:.0f} MiB, {directory}); RSS before import "
-                       f"(python + torch + lightning_iter) {baseline:.0f} MiB", "", header, *lines])
+    table = "\n".join(
+        [
+            f"{args.arch} ({args.dtype}, file {file_bytes / MIB:.0f} MiB, {directory}); RSS before import "
+            f"(python + torch + lightning_iter) {baseline:.0f} MiB",
+            "",
+            header,
+            *lines,
+        ]
+    )
     print(table)
     args.out = args.out or ROOT / "benchmarks" / "results" / "hf_import" / f"{args.arch}-{args.dtype}"
     args.out.mkdir(parents=True, exist_ok=True)

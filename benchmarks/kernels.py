@@ -18,9 +18,10 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -54,15 +55,15 @@ class Result:
     rows: int
     width: int
     impl: str
-    fwd_ms: Optional[float] = None
-    bwd_ms: Optional[float] = None
-    fwd_bwd_ms: Optional[float] = None
-    fwd_gbps: Optional[float] = None
-    bwd_gbps: Optional[float] = None
-    fwd_bwd_gbps: Optional[float] = None
-    fwd_bwd_frac_copy_bw: Optional[float] = None
-    peak_mib: Optional[float] = None
-    error: Optional[str] = None
+    fwd_ms: float | None = None
+    bwd_ms: float | None = None
+    fwd_bwd_ms: float | None = None
+    fwd_gbps: float | None = None
+    bwd_gbps: float | None = None
+    fwd_bwd_gbps: float | None = None
+    fwd_bwd_frac_copy_bw: float | None = None
+    peak_mib: float | None = None
+    error: str | None = None
     bytes: dict[str, int] = field(default_factory=dict)
 
 
@@ -141,7 +142,7 @@ def _liger_fns() -> dict[str, Callable]:
     return fns
 
 
-def op_fn(op: str, impl: str, liger: dict[str, Callable]) -> Optional[Callable]:
+def op_fn(op: str, impl: str, liger: dict[str, Callable]) -> Callable | None:
     """The callable for (op, impl), or None where that implementation does not exist."""
     ref = {"rms_norm": lambda x, w: rms_norm_ref(x, w, EPS),
            "fused_add_rms_norm": lambda x, r, w: fused_add_rms_norm_ref(x, r, w, EPS),
@@ -207,7 +208,7 @@ def bench_one(
     return res
 
 
-def _fmt(v: Optional[float], digits: int = 3) -> str:
+def _fmt(v: float | None, digits: int = 3) -> str:
     if v is None:
         return "n/a"
     return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:.0f}"
@@ -262,7 +263,7 @@ def plot(results: Sequence[Result], copy_gbps: float, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="benchmarks/kernels.py",
         description="Benchmark RMSNorm, fused add+RMSNorm and SwiGLU: Triton vs eager, torch.compile and Liger.",
@@ -270,10 +271,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--ops", nargs="+", choices=OPS, default=list(OPS), help="ops to run (default: all)")
     p.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["bf16", "fp32"], help="default: bf16 fp32")
     p.add_argument("--rows", nargs="+", type=int, help=f"token rows (default: {' '.join(map(str, DEFAULT_ROWS))})")
-    p.add_argument("--widths", nargs="+", type=int,
-                   help="hidden widths for every op (default: 576 960 2048 for the norms, 1536 2560 8192 for swiglu)")
-    p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS),
-                   help="implementations (default: all that can run here)")
+    p.add_argument(
+        "--widths",
+        nargs="+",
+        type=int,
+        help="hidden widths for every op (default: 576 960 2048 for the norms, 1536 2560 8192 for swiglu)",
+    )
+    p.add_argument(
+        "--impls",
+        nargs="+",
+        choices=IMPLS,
+        default=list(IMPLS),
+        help="implementations (default: all that can run here)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny run: 4096 rows, one width per op, few reps")
     p.add_argument("--warmup", type=int, help="untimed calls before timing (default 5, quick 2)")
     p.add_argument("--reps", type=int, help="timed calls, the median is reported (default 20, quick 5)")
@@ -282,7 +292,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; returns a process exit code."""
     args = parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -308,8 +318,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     copy_gbps = copy_bandwidth(device, timer)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device: {device_name} ({device}); copy bandwidth {copy_gbps:.1f} GB/s; timing: median of {reps} "
-          f"after {warmup} warmup{' (CUDA events, L2 flushed)' if device.type == 'cuda' else ' (perf_counter)'}\n")
+    print(
+        f"device: {device_name} ({device}); copy bandwidth {copy_gbps:.1f} GB/s; timing: median of {reps} "
+        f"after {warmup} warmup{' (CUDA events, L2 flushed)' if device.type == 'cuda' else ' (perf_counter)'}\n"
+    )
 
     configs = [
         (op, dt, r, w, impl)

@@ -97,9 +97,24 @@ def peak_memory(args: argparse.Namespace, extra: int, kind: str) -> float:
 
 
 def _shared_flags(args: argparse.Namespace) -> list[str]:
-    return ["--arch", args.arch, "--n_layers", str(args.n_layers), "--block", args.block, "--batch", str(args.batch),
-            "--seq_len", str(args.seq_len), "--prompt_len", str(args.prompt_len), "--new_tokens", str(args.new_tokens),
-            "--device", args.device]
+    return [
+        "--arch",
+        args.arch,
+        "--n_layers",
+        str(args.n_layers),
+        "--block",
+        args.block,
+        "--batch",
+        str(args.batch),
+        "--seq_len",
+        str(args.seq_len),
+        "--prompt_len",
+        str(args.prompt_len),
+        "--new_tokens",
+        str(args.new_tokens),
+        "--device",
+        args.device,
+    ]
 
 
 def _rss_bytes() -> int:
@@ -194,22 +209,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row[f"{key}_ratio"] = row[key] / base[key] if base[key] > 0 else float("nan")  # nan stays nan
             row[f"{key}_vs_linear"] = row[f"{key}_ratio"] / row["linear"]
 
-    mib = 2.0 ** 20
-    print(f"\n## Block repetition cost: {args.arch}, L={n}, block {start}:{end} (b={b}), device {args.device}, "
-          f"{args.threads} thread(s)\n")
-    print(f"forward: [{args.batch}, {args.seq_len}] tokens; generation: prompt {args.prompt_len} + {args.new_tokens} "
-          "greedy tokens, per-pass KV cache. ratio = measured / r=0; vs lin = ratio / (1 + r·b/L).\n")
-    print("| r | depth | linear 1+r·b/L | fwd ms | fwd ratio | vs lin | fwd peak MiB | ratio | gen ms | gen ratio | vs lin "
-          "| gen peak MiB | ratio | KV per-pass KiB | KV shared KiB |")
+    mib = 2.0**20
+    print(
+        f"\n## Block repetition cost: {args.arch}, L={n}, block {start}:{end} (b={b}), device {args.device}, "
+        f"{args.threads} thread(s)\n"
+    )
+    print(
+        f"forward: [{args.batch}, {args.seq_len}] tokens; generation: prompt {args.prompt_len} + {args.new_tokens} "
+        "greedy tokens, per-pass KV cache. ratio = measured / r=0; vs lin = ratio / (1 + r·b/L).\n"
+    )
+    print(
+        "| r | depth | linear 1+r·b/L | fwd ms | fwd ratio | vs lin | fwd peak MiB | ratio "
+        "| gen ms | gen ratio | vs lin | gen peak MiB | ratio | KV per-pass KiB | KV shared KiB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['extra']} | {r['depth']} | {r['linear']:.3f} | {r['forward_s'] * 1e3:.1f} | {r['forward_s_ratio']:.3f} "
-              f"| {r['forward_s_vs_linear']:.3f} | {r['forward_peak_bytes'] / mib:.1f} | {r['forward_peak_bytes_ratio']:.2f} "
-              f"| {r['generate_s'] * 1e3:.1f} | {r['generate_s_ratio']:.3f} | {r['generate_s_vs_linear']:.3f} "
-              f"| {r['generate_peak_bytes'] / mib:.1f} | {r['generate_peak_bytes_ratio']:.2f} "
-              f"| {r['kv_per_pass_bytes'] / 1024:.0f} | {r['kv_shared_bytes'] / 1024:.0f} |")
-    result = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
-              "rows": rows}
+        print(
+            f"| {r['extra']} | {r['depth']} | {r['linear']:.3f} | {r['forward_s'] * 1e3:.1f} "
+            f"| {r['forward_s_ratio']:.3f} | {r['forward_s_vs_linear']:.3f} | {r['forward_peak_bytes'] / mib:.1f} "
+            f"| {r['forward_peak_bytes_ratio']:.2f} "
+            f"| {r['generate_s'] * 1e3:.1f} | {r['generate_s_ratio']:.3f} | {r['generate_s_vs_linear']:.3f} "
+            f"| {r['generate_peak_bytes'] / mib:.1f} | {r['generate_peak_bytes_ratio']:.2f} "
+            f"| {r['kv_per_pass_bytes'] / 1024:.0f} | {r['kv_shared_bytes'] / 1024:.0f} |"
+        )
+    result = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
+        "rows": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "loop_cost.json"
     write_json_atomic(path, result)

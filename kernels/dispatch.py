@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 
@@ -11,7 +11,7 @@ from . import _triton_utils as tu
 BACKENDS = ("auto", "triton", "torch")
 
 
-def resolve_backend(backend: Optional[str], *tensors: torch.Tensor) -> Literal["triton", "torch"]:
+def resolve_backend(backend: str | None, *tensors: torch.Tensor) -> Literal["triton", "torch"]:
     """Resolve None/'auto'/'triton'/'torch' to the implementation that will run on these tensors.
 
     'auto' uses Triton for CUDA tensors and whenever TRITON_INTERPRET=1 is set (tests on the CPU),

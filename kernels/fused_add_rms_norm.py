@@ -7,8 +7,6 @@ which is then the gradient of both x and residual.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .dispatch import check_norm_args, check_same, resolve_backend
@@ -63,7 +61,7 @@ class FusedAddRMSNormFunction(torch.autograd.Function):
         ctx.save_for_backward(h, weight, rstd)
 
     @staticmethod
-    def backward(ctx, dy: Optional[torch.Tensor], dres: Optional[torch.Tensor], _drstd: Optional[torch.Tensor]):
+    def backward(ctx, dy: torch.Tensor | None, dres: torch.Tensor | None, _drstd: torch.Tensor | None):
         h, weight, rstd = ctx.saved_tensors
         if dy is None:
             dy = torch.zeros_like(h, dtype=torch.promote_types(h.dtype, weight.dtype))
@@ -79,7 +77,7 @@ _fused_add_rms_norm_op.register_autograd(
 
 
 def fused_add_rms_norm(
-    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5, backend: Optional[str] = None
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5, backend: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(rms_norm(x + residual), x + residual) in one pass: the pre-norm block's residual update and norm."""
     check_norm_args(x, weight)

@@ -10,8 +10,6 @@ dx coefficient in a loop, then runs a grid over (row group, column chunk). Row o
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from . import _triton_utils as tu
@@ -131,8 +129,8 @@ def _cdiv(a: int, b: int) -> int:
 
 
 def rms_norm_forward(
-    x: torch.Tensor, weight: torch.Tensor, eps: float, residual: Optional[torch.Tensor] = None
-) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+    x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Launch the forward kernel: (y, h, rstd), h = x + residual (None without residual), rstd fp32 [...]."""
     tu.check_runnable(x, weight, *(() if residual is None else (residual,)))
     n_cols = x.shape[-1]
@@ -160,7 +158,7 @@ def rms_norm_forward(
 
 def rms_norm_backward(
     dy: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor,
-    dres: Optional[torch.Tensor] = None,
+    dres: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Launch the backward kernels: (dh, dweight) for the normalised input h, plus dres if given."""
     n_cols = h.shape[-1]
@@ -239,7 +237,7 @@ class RMSNormFunction(torch.autograd.Function):
         ctx.save_for_backward(x, weight, rstd)
 
     @staticmethod
-    def backward(ctx, dy: torch.Tensor, _drstd: Optional[torch.Tensor]):
+    def backward(ctx, dy: torch.Tensor, _drstd: torch.Tensor | None):
         x, weight, rstd = ctx.saved_tensors
         if dy is None:
             dy = torch.zeros_like(x, dtype=torch.promote_types(x.dtype, weight.dtype))
@@ -250,7 +248,7 @@ class RMSNormFunction(torch.autograd.Function):
 _rms_norm_op.register_autograd(RMSNormFunction.backward, setup_context=RMSNormFunction.setup_context)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5, backend: Optional[str] = None) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5, backend: str | None = None) -> torch.Tensor:
     """RMSNorm over the last dimension of x[..., H] with weight[H] (HF LlamaRMSNorm casting; see module doc)."""
     check_norm_args(x, weight)
     if resolve_backend(backend, x, weight) == "torch":

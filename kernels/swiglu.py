@@ -7,8 +7,6 @@ Inputs may be row-strided views (e.g. the two halves of a fused gate/up projecti
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from . import _triton_utils as tu
@@ -18,7 +16,7 @@ from .reference import swiglu_ref
 
 
 @jit
-def _swiglu_fwd_kernel(G, U, O, stride_g, stride_u, stride_o, n_cols, BLOCK: tl.constexpr):
+def _swiglu_fwd_kernel(G, U, O, stride_g, stride_u, stride_o, n_cols, BLOCK: tl.constexpr):  # noqa: E741
     """Program (row, c): out = silu(gate).to(dtype) * up for one BLOCK-wide chunk of one row."""
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -133,7 +131,7 @@ class SwiGLUFunction(torch.autograd.Function):
 _swiglu_op.register_autograd(SwiGLUFunction.backward, setup_context=SwiGLUFunction.setup_context)
 
 
-def swiglu(gate: torch.Tensor, up: torch.Tensor, backend: Optional[str] = None) -> torch.Tensor:
+def swiglu(gate: torch.Tensor, up: torch.Tensor, backend: str | None = None) -> torch.Tensor:
     """silu(gate) * up, the LLaMA MLP activation, fused into one read of each input and one write."""
     check_same("up", up, "gate", gate)
     if resolve_backend(backend, gate, up) == "torch":

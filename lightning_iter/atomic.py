@@ -81,8 +81,9 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): json_safe(v)
-                for k, v in value.items()}
+        return {
+            k if isinstance(k, (str, int, float, bool)) or k is None else str(k): json_safe(v) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value

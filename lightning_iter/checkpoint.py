@@ -45,8 +45,10 @@ def data_state(datamodule: Any) -> dict[str, Any]:
         state["tokenizer"] = tokenizer.to_spec()
     hparams = dict(getattr(datamodule, "hparams", {}) or {})
     # LightningCLI records jsonargparse bookkeeping keys (`_class_path`, `_instantiator`) among the init args.
-    state["data"] = {"class_path": class_path(type(datamodule)),
-                     "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")}}
+    state["data"] = {
+        "class_path": class_path(type(datamodule)),
+        "init_args": {k: v for k, v in hparams.items() if not k.startswith("_")},
+    }
     return state
 
 
@@ -76,19 +78,25 @@ def read_entry(checkpoint: Any, source: str = "checkpoint") -> dict[str, Any]:
     """The validated entry of a loaded checkpoint (`source` names it in errors); old class paths are updated."""
     entry = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(entry, dict):
-        raise CheckpointError(f"{source} has no {CHECKPOINT_KEY!r} entry: it was not written by lightning_iter "
-                              "(expected a checkpoint saved by `lightning_iter fit`)")
+        raise CheckpointError(
+            f"{source} has no {CHECKPOINT_KEY!r} entry: it was not written by lightning_iter "
+            "(expected a checkpoint saved by `lightning_iter fit`)"
+        )
     field = f"{source}: {CHECKPOINT_KEY}"
     if "version" in entry:  # first: a newer entry may lack what this version requires
         version = check_int(f"{field}.version", entry["version"], 1, error=CheckpointError)
         if version > CHECKPOINT_VERSION:
             where = "" if source == "checkpoint" else f"{source}: "
-            raise CheckpointError(f"{where}checkpoint version {version} is newer than this lightning_iter "
-                                  f"(reads up to {CHECKPOINT_VERSION}): upgrade lightning_iter")
+            raise CheckpointError(
+                f"{where}checkpoint version {version} is newer than this lightning_iter "
+                f"(reads up to {CHECKPOINT_VERSION}): upgrade lightning_iter"
+            )
     missing = [name for name in REQUIRED_FIELDS if name not in entry]
     if missing:
-        raise CheckpointError(f"{source}'s {CHECKPOINT_KEY!r} entry is malformed: it has no {missing[0]!r} "
-                              f"(it needs {', '.join(map(repr, REQUIRED_FIELDS))})")
+        raise CheckpointError(
+            f"{source}'s {CHECKPOINT_KEY!r} entry is malformed: it has no {missing[0]!r} "
+            f"(it needs {', '.join(map(repr, REQUIRED_FIELDS))})"
+        )
     if not isinstance(entry["config"], dict):
         raise CheckpointError(f"{field}.config={entry['config']!r} is not allowed: it must be a ModelConfig dict")
     check_int(f"{field}.n_unique", entry["n_unique"], 1, error=CheckpointError)
@@ -119,7 +127,7 @@ def check_compatible(entry: dict[str, Any], config: ModelConfig) -> None:
 def model_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The Transformer's state dict inside a checkpoint's Lightning `state_dict`."""
     state = checkpoint.get("state_dict", {})
-    return {k[len(WEIGHTS_PREFIX):]: v for k, v in state.items() if k.startswith(WEIGHTS_PREFIX)}
+    return {k[len(WEIGHTS_PREFIX) :]: v for k, v in state.items() if k.startswith(WEIGHTS_PREFIX)}
 
 
 def write_checkpoint(

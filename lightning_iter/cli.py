@@ -11,8 +11,21 @@ import sys
 from collections.abc import Callable, Sequence
 
 VERBS = (
-    "fit", "validate", "test", "strategies", "bench", "generate", "eval", "analyze", "tokenizer", "prepare",
-    "export", "lm_eval", "icl_sweep", "sft_sweep", "repeat_sweep",
+    "fit",
+    "validate",
+    "test",
+    "strategies",
+    "bench",
+    "generate",
+    "eval",
+    "analyze",
+    "tokenizer",
+    "prepare",
+    "export",
+    "lm_eval",
+    "icl_sweep",
+    "sft_sweep",
+    "repeat_sweep",
 )
 
 

@@ -51,8 +51,11 @@ def check_int(
     error: type[LightningIterError] = ConfigError,
 ) -> int:
     """`value` if it is an int (not a bool) within [minimum, maximum]; else `error` naming field, value and range."""
-    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum) or (
-        maximum is not None and value > maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
     ):
         if minimum is not None and maximum is not None:
             allowed = f"it must be an integer in {minimum}..{maximum}"

@@ -151,7 +151,9 @@ def import_initial_model(source: str, overrides: dict[str, Any]) -> Transformer:
     (the data's) no larger than the model's."""
     prefix, _, path = source.partition(":")
     if prefix != "hf" or not path:
-        raise ConfigError(f"model.init_from={source!r} is not allowed: write hf:DIR (a local Hugging Face Llama directory)")
+        raise ConfigError(
+            f"model.init_from={source!r} is not allowed: write hf:DIR (a local Hugging Face Llama directory)"
+        )
     shape = dict(overrides)
     vocab = shape.pop("vocab_size", None)
     model = load_hf(path, dtype=torch.float32, **{k: shape.pop(k) for k in IMPORT_OVERRIDES if k in shape})[0]
@@ -160,13 +162,14 @@ def import_initial_model(source: str, overrides: dict[str, Any]) -> Transformer:
         if field not in imported or imported[field] != value:
             raise ConfigError(
                 f"model.arch_overrides.{field}={value!r} cannot change model.init_from={source}, which has "
-                f"{field}={imported.get(field)!r}: its shape comes from config.json (only {', '.join(IMPORT_OVERRIDES)} "
-                "can be overridden)"
+                f"{field}={imported.get(field)!r}: its shape comes from config.json "
+                f"(only {', '.join(IMPORT_OVERRIDES)} can be overridden)"
             )
     if vocab is not None and vocab > model.config.vocab_size:
         raise ConfigError(
-            f"model.vocab_size={vocab} (the data's tokenizer) exceeds the {model.config.vocab_size}-token vocabulary of "
-            f"model.init_from={source}: train it on data tokenized with its own tokenizer (its tokenizer.json)"
+            f"model.vocab_size={vocab} (the data's tokenizer) exceeds the {model.config.vocab_size}-token "
+            f"vocabulary of model.init_from={source}: train it on data tokenized with its own tokenizer "
+            "(its tokenizer.json)"
         )
     return model.train()
 
@@ -181,7 +184,9 @@ def adopt_imported(model: Transformer, source: str, strategy: str, n_unique: int
             f"encode+layers+decode={m}; a grow operator needs initial_depth={m} and a larger target_depth)"
         )
     if tuple(plan) != model.plan:
-        rank_zero_warn(f"model.init_from={source} was saved with plan {list(model.plan)}; "
-                       f"depth strategy {strategy!r} trains it with plan {list(plan)}")
+        rank_zero_warn(
+            f"model.init_from={source} was saved with plan {list(model.plan)}; "
+            f"depth strategy {strategy!r} trains it with plan {list(plan)}"
+        )
     model.plan = plan
     return model

@@ -7,7 +7,8 @@ fp32 logits on fixed token ids, which our import must reproduce.
 
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py                 # (re)write the fixtures
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --check-export DIR [--ckpt CKPT] [--repeat 2:6x1]
-    /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --out /tmp/fx && /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --check-import /tmp/fx
+    /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --out /tmp/fx
+    /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --check-import /tmp/fx
 """
 
 from __future__ import annotations
@@ -28,16 +29,34 @@ TOKENS_SHAPE = (2, 12)
 MODELS = {
     # tied embeddings, grouped-query attention (2 query heads per KV head), one safetensors file, a tokenizer
     "tied_gqa": (
-        dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=True,
-             rope_theta=10_000.0),
+        dict(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            rms_norm_eps=1e-5,
+            tie_word_embeddings=True,
+            rope_theta=10_000.0,
+        ),
         dict(),
     ),
     # untied embeddings, multi-head attention, another RoPE base, sharded weights with an index file
     "untied_mha": (
-        dict(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
-             num_key_value_heads=4, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
-             rope_theta=500_000.0),
+        dict(
+            vocab_size=128,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=64,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=False,
+            rope_theta=500_000.0,
+        ),
         dict(max_shard_size="40KB"),
     ),
 }
@@ -51,8 +70,12 @@ def _tokenizer(vocab_size: int):
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet()[:90], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|im_start|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()[:90],
+        show_progress=False,
+    )
     text = ["the cat sat on the mat", "a dog ran to the cat", "count 1 2 3 4 then stop"] * 10
     backend.train_from_iterator(text, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
@@ -61,7 +84,7 @@ def _tokenizer(vocab_size: int):
 def _randomize(model: torch.nn.Module, generator: torch.Generator) -> None:
     """Weights far from the default init (norm gains != 1), so that a wrong mapping shows in the logits."""
     with torch.no_grad():
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             noise = torch.randn(param.shape, generator=generator)
             param.copy_(1.0 + 0.2 * noise if param.ndim == 1 else 0.15 * noise)
 
@@ -87,11 +110,16 @@ def make_fixtures(root: Path) -> None:
         tokens = torch.randint(0, config_kwargs["vocab_size"], TOKENS_SHAPE, generator=generator)
         with torch.no_grad():
             logits = model(tokens).logits.float()
-        save_file({"input_ids": tokens, "logits": logits.contiguous()}, str(out / "reference_logits.safetensors"),
-                  metadata={"transformers_version": transformers.__version__, "torch_version": torch.__version__})
+        save_file(
+            {"input_ids": tokens, "logits": logits.contiguous()},
+            str(out / "reference_logits.safetensors"),
+            metadata={"transformers_version": transformers.__version__, "torch_version": torch.__version__},
+        )
         size = sum(p.stat().st_size for p in out.iterdir())
-        print(f"{name}: {sorted(p.name for p in out.iterdir())} ({size / 1024:.0f} KiB), "
-              f"logits {tuple(logits.shape)} max |logit| {logits.abs().max():.3f}")
+        print(
+            f"{name}: {sorted(p.name for p in out.iterdir())} ({size / 1024:.0f} KiB), "
+            f"logits {tuple(logits.shape)} max |logit| {logits.abs().max():.3f}"
+        )
 
 
 def check_import(root: Path) -> int:
@@ -130,10 +158,16 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
         reference = hf(tokens).logits.float()
         rows = [("our import of the exported dir", from_hf(directory).float()(tokens))]
         if ckpt:
-            rows.append((f"original {ckpt}" + (f" --repeat {repeat}" if repeat else ""),
-                         load_model(ckpt, repeat=repeat, dtype="float32").model(tokens)))
-    print(f"transformers {transformers.__version__}: {type(hf).__name__} with {hf.config.num_hidden_layers} layers "
-          f"loaded from {directory}")
+            rows.append(
+                (
+                    f"original {ckpt}" + (f" --repeat {repeat}" if repeat else ""),
+                    load_model(ckpt, repeat=repeat, dtype="float32").model(tokens),
+                )
+            )
+    print(
+        f"transformers {transformers.__version__}: {type(hf).__name__} with {hf.config.num_hidden_layers} layers "
+        f"loaded from {directory}"
+    )
     scale = reference.abs().max().item()
     worst = 0.0
     for label, logits in rows:
@@ -142,8 +176,10 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
         print(f"  vs {label}: max |diff| {err:.3e}, relative {err / scale:.3e} (max |logit| {scale:.3f})")
     if (directory / "tokenizer.json").is_file():
         tok = AutoTokenizer.from_pretrained(directory)
-        print(f"  tokenizer: {type(tok).__name__}, eos={tok.eos_token!r} ({tok.eos_token_id}), "
-              f"'the cat' -> {tok('the cat', add_special_tokens=False).input_ids}")
+        print(
+            f"  tokenizer: {type(tok).__name__}, eos={tok.eos_token!r} ({tok.eos_token_id}), "
+            f"'the cat' -> {tok('the cat', add_special_tokens=False).input_ids}"
+        )
     ok = worst <= 1e-5
     print("  OK: logits agree within 1e-5 relative" if ok else "  MISMATCH")
     return 0 if ok else 1
@@ -152,7 +188,9 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=FIXTURES, help="where the fixtures go (default tests/fixtures/hf)")
-    parser.add_argument("--check-import", type=Path, help="compare our import of DIR/<fixture> with its reference logits")
+    parser.add_argument(
+        "--check-import", type=Path, help="compare our import of DIR/<fixture> with its reference logits"
+    )
     parser.add_argument("--check-export", type=Path, help="an exported directory to load in transformers")
     parser.add_argument("--ckpt", help="the checkpoint it was exported from (compared too)")
     parser.add_argument("--repeat", help="the --repeat the export used")

@@ -40,8 +40,15 @@ class Recorder(L.Callback):
 
 def trainer(**kwargs: Any) -> L.Trainer:
     defaults = dict(
-        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, gradient_clip_val=1.0, num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        gradient_clip_val=1.0,
+        num_sanity_val_steps=0,
     )
     return L.Trainer(**{**defaults, **kwargs})
 

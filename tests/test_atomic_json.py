@@ -31,7 +31,9 @@ def test_strict_parser_rejects_the_old_nan_token():
 
 def test_json_safe_keeps_finite_values_and_stringifies_keys_json_cannot_hold():
     assert json_safe({"a": 1, 2: [0.5, True, None, "s"], ("b", 1): -0.0}) == {
-        "a": 1, 2: [0.5, True, None, "s"], "('b', 1)": -0.0
+        "a": 1,
+        2: [0.5, True, None, "s"],
+        "('b', 1)": -0.0,
     }
 
 

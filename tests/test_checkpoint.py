@@ -38,8 +38,9 @@ def entry(**changes):
 
 def test_written_checkpoint_loads_back_with_its_plan_tokenizer_and_data(tmp_path):
     model = tiny()
-    path = write_checkpoint(tmp_path / "m.ckpt", model, depth={"name": "loop"}, tokenizer=ByteTokenizer(), data=DATA,
-                            global_step=7)
+    path = write_checkpoint(
+        tmp_path / "m.ckpt", model, depth={"name": "loop"}, tokenizer=ByteTokenizer(), data=DATA, global_step=7
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["m.ckpt"]  # written atomically: no temporary left
     loaded = load_model(path)
     assert loaded.model.n_unique == 3 and loaded.model.plan == (0, 1, 2, 1, 2)
@@ -76,8 +77,10 @@ def test_a_class_path_from_before_the_rename_still_loads(tmp_path):
 
 def test_a_newer_version_gets_one_clear_error(tmp_path):
     newer = CHECKPOINT_VERSION + 2
-    message = re.escape(f"checkpoint version {newer} is newer than this lightning_iter (reads up to "
-                        f"{CHECKPOINT_VERSION}): upgrade lightning_iter")
+    message = re.escape(
+        f"checkpoint version {newer} is newer than this lightning_iter (reads up to "
+        f"{CHECKPOINT_VERSION}): upgrade lightning_iter"
+    )
     with pytest.raises(CheckpointError, match=message):
         read_entry(entry(version=newer))
     with pytest.raises(CheckpointError, match=message):  # checked before the fields a newer layout may lack
@@ -108,11 +111,16 @@ def test_a_malformed_entry_names_the_missing_field(field):
         read_entry(broken)
 
 
-@pytest.mark.parametrize("field, value, named", [
-    ("version", "1", "lightning_iter.version='1'"), ("n_unique", 0, "lightning_iter.n_unique=0"),
-    ("plan", [0, "x"], "lightning_iter.plan[1]='x'"), ("config", None, "lightning_iter.config=None"),
-    ("data", {"init_args": {}}, "lightning_iter.data={'init_args': {}}"),
-])
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("version", "1", "lightning_iter.version='1'"),
+        ("n_unique", 0, "lightning_iter.n_unique=0"),
+        ("plan", [0, "x"], "lightning_iter.plan[1]='x'"),
+        ("config", None, "lightning_iter.config=None"),
+        ("data", {"init_args": {}}, "lightning_iter.data={'init_args': {}}"),
+    ],
+)
 def test_bad_values_name_field_and_value(field, value, named):
     with pytest.raises(CheckpointError, match=re.escape(f"checkpoint: {named} is not allowed: ")):
         read_entry(entry(**{field: value}))

@@ -3,7 +3,8 @@
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightning_iter.errors import ConfigError, PlanError, check_choice, check_float, check_int, check_ints
 
@@ -104,9 +105,11 @@ def test_check_float_returns_accepted_values_unchanged(low, width):
 @given(st.floats(-1e6, 1e6), st.floats(1e-3, 1e6))
 def test_check_float_rejects_out_of_range_naming_field_value_and_range(low, offset):
     shown = f"{low:g}" if float(f"{low:g}") == low else repr(low)  # all digits where `:g` would round
-    for value, kwargs, text in ((low - offset, {"minimum": low}, f">= {shown}"),
-                                (low + offset, {"maximum": low}, f"<= {shown}"),
-                                (low, {"above": low}, f"> {shown}")):
+    for value, kwargs, text in (
+        (low - offset, {"minimum": low}, f">= {shown}"),
+        (low + offset, {"maximum": low}, f"<= {shown}"),
+        (low, {"above": low}, f"> {shown}"),
+    ):
         with pytest.raises(ConfigError) as err:
             check_float("--adaptive_threshold", value, **kwargs)
         _names(err, "--adaptive_threshold", value, "a finite number", text)

@@ -12,8 +12,9 @@ from tests.helpers import write_checkpoint
 @pytest.fixture(scope="module")
 def grown_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "grown.ckpt"
-    lm = write_checkpoint(path, {"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3,
-                          max_steps=6)
+    lm = write_checkpoint(
+        path, {"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3, max_steps=6
+    )
     return path, lm
 
 

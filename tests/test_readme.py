@@ -2,8 +2,9 @@
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from lightning_iter.depth import get_strategy, list_strategies, registry
 

@@ -43,16 +43,16 @@ def choice_accuracy(
     pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
     order = sorted(range(len(rows)), key=lambda r: -len(rows[r][0]))
     for start in tqdm(range(0, len(order), batch_size), desc="choices", disable=not progress, leave=False):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         width = max(len(rows[r][0]) for r in chunk) - 1
         inputs = torch.full((len(chunk), width), pad, dtype=torch.long)
         targets = torch.zeros_like(inputs)
         mask = torch.zeros_like(inputs, dtype=torch.bool)
         for j, r in enumerate(chunk):
             ids, n_cont = rows[r]
-            inputs[j, :len(ids) - 1] = torch.tensor(ids[:-1])
-            targets[j, :len(ids) - 1] = torch.tensor(ids[1:])
-            mask[j, len(ids) - 1 - n_cont:len(ids) - 1] = True
+            inputs[j, : len(ids) - 1] = torch.tensor(ids[:-1])
+            targets[j, : len(ids) - 1] = torch.tensor(ids[1:])
+            mask[j, len(ids) - 1 - n_cont : len(ids) - 1] = True
         inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
         tr = trace(model, inputs, parts=False)
         row_of = mask.nonzero()[:, 0]

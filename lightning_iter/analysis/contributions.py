@@ -23,7 +23,7 @@ def sublayer_contributions(model: Transformer, tokens: torch.Tensor, batch_size:
     sums = {name: torch.zeros(model.depth + (name == "residual_norm")) for name in METRICS}
     count = 0
     for start in range(0, len(tokens), batch_size):
-        tr = trace(model, tokens[start:start + batch_size].to(device))
+        tr = trace(model, tokens[start : start + batch_size].to(device))
         for i, h in enumerate(tr.residuals):
             sums["residual_norm"][i] += float(h.float().norm(dim=-1).sum())
         for i in range(tr.depth):

@@ -58,13 +58,18 @@ def _relative(new: torch.Tensor, old: torch.Tensor, where: torch.Tensor) -> torc
 
 
 def _batches(tokens: torch.Tensor, batch_size: int):
-    return [tokens[i:i + batch_size] for i in range(0, len(tokens), batch_size)]
+    return [tokens[i : i + batch_size] for i in range(0, len(tokens), batch_size)]
 
 
 @torch.no_grad()
 def skip_effects(
-    model: Transformer, tokens: torch.Tensor, mode: str = "future", component: str = "layer",
-    boundaries: Sequence[int] | None = None, batch_size: int = 8, progress: bool = False,
+    model: Transformer,
+    tokens: torch.Tensor,
+    mode: str = "future",
+    component: str = "layer",
+    boundaries: Sequence[int] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Propagated single-(sub)layer skips: `dout` [N, L] (max L2 change of softmaxed output per example) and
     `propagated` [L, L] (source × target max relative change of later layers' updates; NaN where target <= source)."""
@@ -75,8 +80,12 @@ def skip_effects(
     settings = _settings(mode, boundaries or default_boundaries(seq_len), seq_len, device)
     dout = torch.zeros(n, depth)
     prop = torch.zeros(depth, depth)
-    steps = tqdm(total=len(_batches(tokens, batch_size)) * depth, desc=f"skip effects ({mode}, {component})",
-                 disable=not progress, leave=False)
+    steps = tqdm(
+        total=len(_batches(tokens, batch_size)) * depth,
+        desc=f"skip effects ({mode}, {component})",
+        disable=not progress,
+        leave=False,
+    )
     row = 0
     for batch in _batches(tokens, batch_size):
         batch = batch.to(device)
@@ -89,7 +98,7 @@ def skip_effects(
                 new_probs = torch.softmax(model.unembed(final[:, where]).float(), dim=-1)
                 change = (new_probs - probs[:, where]).norm(dim=-1).amax(dim=-1).cpu()
                 del new_probs
-                dout[row:row + len(batch), s] = torch.maximum(dout[row:row + len(batch), s], change)
+                dout[row : row + len(batch), s] = torch.maximum(dout[row : row + len(batch), s], change)
                 for j, update in enumerate(later):
                     target = s + 1 + j
                     rel = float(_relative(update, tr.update(target), where).max())
@@ -104,8 +113,12 @@ def skip_effects(
 
 @torch.no_grad()
 def local_effects(
-    model: Transformer, tokens: torch.Tensor, mode: str = "future",
-    boundaries: Sequence[int] | None = None, batch_size: int = 8, progress: bool = False,
+    model: Transformer,
+    tokens: torch.Tensor,
+    mode: str = "future",
+    boundaries: Sequence[int] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
 ) -> torch.Tensor:
     """[L, L] max relative change of target l's update when source s's stored contribution is removed from
     l's input only (seed 004 App. B, seed 000 App. J); NaN where target <= source."""
@@ -114,8 +127,12 @@ def local_effects(
     device = next(model.parameters()).device
     settings = _settings(mode, boundaries or default_boundaries(seq_len), seq_len, device)
     local = torch.zeros(depth, depth)
-    steps = tqdm(total=len(_batches(tokens, batch_size)) * depth, desc=f"local effects ({mode})",
-                 disable=not progress, leave=False)
+    steps = tqdm(
+        total=len(_batches(tokens, batch_size)) * depth,
+        desc=f"local effects ({mode})",
+        disable=not progress,
+        leave=False,
+    )
     for batch in _batches(tokens, batch_size):
         tr = trace(model, batch.to(device))
         for s in range(depth):

@@ -41,7 +41,7 @@ def heldout_loss(model: Transformer, tokens: torch.Tensor, batch_size: int = 8) 
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(tokens), batch_size):
-        batch = tokens[start:start + batch_size].to(device)
+        batch = tokens[start : start + batch_size].to(device)
         batch_total, batch_count = token_cross_entropy(model(batch[:, :-1]), batch[:, 1:])
         total += float(batch_total)
         count += int(batch_count)
@@ -49,8 +49,13 @@ def heldout_loss(model: Transformer, tokens: torch.Tensor, batch_size: int = 8) 
 
 
 def block_interventions(
-    model: Transformer, tokens: torch.Tensor, sizes: Sequence[int] = DEFAULT_SIZES,
-    operations: Sequence[str] = OPERATIONS, extra: int = 1, accuracy=None, batch_size: int = 8,
+    model: Transformer,
+    tokens: torch.Tensor,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    operations: Sequence[str] = OPERATIONS,
+    extra: int = 1,
+    accuracy=None,
+    batch_size: int = 8,
     progress: bool = False,
 ) -> dict[str, object]:
     """Loss (and `accuracy()` if given, a callable run under each plan) for every op × size × start position.

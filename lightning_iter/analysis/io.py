@@ -17,8 +17,16 @@ write_text = write_text_atomic
 save_figure = save_figure_atomic
 
 
-def heatmap(matrix: Sequence[Sequence[float | None]], title: str, xlabel: str, ylabel: str,
-            path: str | Path, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis") -> Path:
+def heatmap(
+    matrix: Sequence[Sequence[float | None]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    path: str | Path,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+) -> Path:
     """One matrix as an image (source rows × target columns), undefined cells (None/NaN) left blank."""
     data = [[float("nan") if v is None else v for v in row] for row in matrix]
     fig, ax = plt.subplots(figsize=(1.2 + 0.35 * max(len(data[0]), 4), 1.0 + 0.35 * max(len(data), 4)))
@@ -29,8 +37,15 @@ def heatmap(matrix: Sequence[Sequence[float | None]], title: str, xlabel: str, y
     return save_figure(fig, path)
 
 
-def heat_strips(strips: dict[str, dict[int, list[float | None]]], title: str, label: str, path: str | Path,
-                depth: int, cmap: str = "magma", symlog: bool = False) -> Path:
+def heat_strips(
+    strips: dict[str, dict[int, list[float | None]]],
+    title: str,
+    label: str,
+    path: str | Path,
+    depth: int,
+    cmap: str = "magma",
+    symlog: bool = False,
+) -> Path:
     """Seed 004 Fig. 3/6: one panel per operation, one row per block size, one column per start position.
 
     `symlog` uses a symmetric-log colour scale, so a few catastrophic cells do not hide the small ones."""
@@ -56,8 +71,14 @@ def heat_strips(strips: dict[str, dict[int, list[float | None]]], title: str, la
     return save_figure(fig, path)
 
 
-def line_plot(series: dict[str, Sequence[float]], title: str, xlabel: str, ylabel: str, path: str | Path,
-              x: Sequence[float] | None = None) -> Path:
+def line_plot(
+    series: dict[str, Sequence[float]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    path: str | Path,
+    x: Sequence[float] | None = None,
+) -> Path:
     """Several per-depth curves on one axis (seed 004 Fig. 1B/C, 4)."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, ys in series.items():
@@ -69,8 +90,9 @@ def line_plot(series: dict[str, Sequence[float]], title: str, xlabel: str, ylabe
     return save_figure(fig, path)
 
 
-def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str, path: str | Path,
-                log_y: Sequence[str] = ()) -> Path:
+def line_panels(
+    panels: dict[str, dict[str, Sequence[float]]], xlabel: str, path: str | Path, log_y: Sequence[str] = ()
+) -> Path:
     """Side-by-side per-depth line plots, one panel per title; titles in `log_y` get a log y axis."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
     for ax, (title, series) in zip(axes[0], panels.items()):

@@ -49,8 +49,12 @@ def sublayers(
 
 
 def run_layer(
-    layer: DecoderLayer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-    keep: Mask = None, keep_attn: Mask = None,
+    layer: DecoderLayer,
+    h: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    keep: Mask = None,
+    keep_attn: Mask = None,
 ) -> torch.Tensor:
     """`layer` on `h`, its whole contribution (`keep`) or its attention (`keep_attn`) erased where the mask is 0."""
     return keep_contribution(h, layer(h, cos, sin, keep_attn=keep_attn), keep)
@@ -74,8 +78,13 @@ def trace(model: Transformer, tokens: torch.Tensor, plan: tuple[int, ...] | None
 
 @torch.no_grad()
 def run_from(
-    model: Transformer, h: torch.Tensor, start: int, tr: Trace,
-    keep: Mask = None, keep_attn: Mask = None, updates: bool = False,
+    model: Transformer,
+    h: torch.Tensor,
+    start: int,
+    tr: Trace,
+    keep: Mask = None,
+    keep_attn: Mask = None,
+    updates: bool = False,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Continue the plan of `tr` from depth `start` on residual `h`, intervening (masks) at depth `start` only.
 

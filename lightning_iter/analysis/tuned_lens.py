@@ -44,8 +44,10 @@ class TunedLens(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         metadata = {"depth": str(self.depth), "d_model": str(self.weight.shape[1]), "plan": json.dumps(self.plan)}
-        tensors = {"weight": self.weight.detach().float().cpu().contiguous(),
-                   "bias": self.bias.detach().float().cpu().contiguous()}
+        tensors = {
+            "weight": self.weight.detach().float().cpu().contiguous(),
+            "bias": self.bias.detach().float().cpu().contiguous(),
+        }
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
@@ -83,15 +85,21 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 def train_tuned_lens(
-    model: Transformer, tokens: torch.Tensor, steps: int = 200, lr: float = 1e-3, batch_tokens: int = 512,
-    batch_size: int = 8, seed: int = 0, progress: bool = False,
+    model: Transformer,
+    tokens: torch.Tensor,
+    steps: int = 200,
+    lr: float = 1e-3,
+    batch_tokens: int = 512,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = False,
 ) -> tuple[TunedLens, list[float]]:
     """Fit translators of h_1..h_{L-1} on `tokens` [N, T]; returns the lens and the mean per-depth KL at every step."""
     device = next(model.parameters()).device
     with torch.no_grad():
         stored: list[list[torch.Tensor]] = [[] for _ in range(model.depth + 1)]
         for start in range(0, len(tokens), batch_size):
-            tr = trace(model, tokens[start:start + batch_size].to(device), parts=False)
+            tr = trace(model, tokens[start : start + batch_size].to(device), parts=False)
             for i, h in enumerate(tr.residuals):
                 stored[i].append(h.flatten(0, 1))
             del tr
@@ -123,20 +131,23 @@ def train_tuned_lens(
 
 
 @torch.no_grad()
-def lens_metrics(model: Transformer, lens: TunedLens, tokens: torch.Tensor, batch_size: int = 8,
-                 top_k: int = 5) -> dict[str, list[float]]:
+def lens_metrics(
+    model: Transformer, lens: TunedLens, tokens: torch.Tensor, batch_size: int = 8, top_k: int = 5
+) -> dict[str, list[float]]:
     """Per residual h_1..h_L: KL(final || exit) and top-k overlap with the final prediction, tuned and logit lens."""
     device = next(model.parameters()).device
     names = ("kl_tuned", "kl_logit", "top5_tuned", "top5_logit")
     sums = {name: torch.zeros(model.depth) for name in names}
     count = 0
     for start in range(0, len(tokens), batch_size):
-        tr = trace(model, tokens[start:start + batch_size].to(device), parts=False)
+        tr = trace(model, tokens[start : start + batch_size].to(device), parts=False)
         final = torch.log_softmax(model.unembed(tr.residuals[-1]).float(), dim=-1)
         final_top = final.topk(top_k, dim=-1).indices
         for i in range(1, model.depth + 1):
-            for kind, hidden in (("tuned", lens(i, tr.residuals[i]).to(tr.residuals[i].dtype)),
-                                 ("logit", tr.residuals[i])):
+            for kind, hidden in (
+                ("tuned", lens(i, tr.residuals[i]).to(tr.residuals[i].dtype)),
+                ("logit", tr.residuals[i]),
+            ):
                 logp = torch.log_softmax(model.unembed(hidden).float(), dim=-1)
                 kl = (final.exp() * (final - logp)).sum(-1)
                 top = logp.topk(top_k, dim=-1).indices

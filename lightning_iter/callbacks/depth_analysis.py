@@ -1,9 +1,9 @@
 """Depth analyses during training: every N steps, write the suite's JSON/PNG and log its numbers to TensorBoard.
 
-    trainer:
-      callbacks:
-        - class_path: lightning_iter.callbacks.DepthAnalysis
-          init_args: {every_n_steps: 1000, analyses: "depth_score,contributions,similarity"}
+trainer:
+  callbacks:
+    - class_path: lightning_iter.callbacks.DepthAnalysis
+      init_args: {every_n_steps: 1000, analyses: "depth_score,contributions,similarity"}
 """
 
 from __future__ import annotations
@@ -60,14 +60,18 @@ class DepthAnalysis(L.Callback):
         from ..analysis import Context, run_analyses
         from ..data.tokenizer import ByteTokenizer
 
-        root = Path(trainer.logger.log_dir if trainer.logger is not None and trainer.logger.log_dir
-                    else trainer.default_root_dir)
+        root = Path(
+            trainer.logger.log_dir
+            if trainer.logger is not None and trainer.logger.log_dir
+            else trainer.default_root_dir
+        )
         out = root / "analysis" / f"step_{step}"
         tokenizer = getattr(trainer.datamodule, "tokenizer", None) or ByteTokenizer()
         info = {"source": f"training step {step}", "global_step": step}
         with torch.enable_grad():  # the tuned lens trains its translators (the model stays frozen)
-            summary = run_analyses(Context(pl_module.model, tokenizer, self._tokens(trainer), out, self.options, info),
-                                   self.names)
+            summary = run_analyses(
+                Context(pl_module.model, tokenizer, self._tokens(trainer), out, self.options, info), self.names
+            )
         self.history.append((step, summary))
         self._log(trainer, summary, out, step)
 
@@ -76,7 +80,7 @@ class DepthAnalysis(L.Callback):
         experiment = getattr(trainer.logger, "experiment", None)
         if experiment is None or not hasattr(experiment, "add_scalar"):
             return
-        for name, result in summary["analyses"].items():
+        for result in summary["analyses"].values():
             for key in ("depth_score", "depth_score_normalized", "mean_off_diagonal", "final_accuracy"):
                 if isinstance(result.get(key), float):
                     experiment.add_scalar(f"analysis/{key}", result[key], step)

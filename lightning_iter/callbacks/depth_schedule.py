@@ -20,12 +20,12 @@ from ..model import inference_flops_per_token, training_flops_per_token
 from ..model.plan import format_plan, identity_plan, is_identity
 
 
-
 def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
     """`pl_module` if it is a lightning_iter LanguageModel (has `.model` and `.depth_strategy`), else a TypeError."""
     if not hasattr(pl_module, "depth_strategy") or not hasattr(pl_module, "model"):
         raise TypeError(f"{owner} needs a lightning_iter LanguageModel (with .model and .depth_strategy)")
     return pl_module
+
 
 class DepthSchedule(L.Callback):
     """Grows the model at stage boundaries and sets the plan of each step; logs depth, parameters and FLOPs."""

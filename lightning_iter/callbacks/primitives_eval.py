@@ -1,9 +1,9 @@
 """Reasoning-primitive accuracy every N training steps, logged as TensorBoard scalars (`primitives/<task>@<depth>`).
 
-    trainer:
-      callbacks:
-        - class_path: lightning_iter.callbacks.PrimitivesEval
-          init_args: {every_n_steps: 100, n_items: 50, tasks: [assign_basic, copy_random]}
+trainer:
+  callbacks:
+    - class_path: lightning_iter.callbacks.PrimitivesEval
+      init_args: {every_n_steps: 100, n_items: 50, tasks: [assign_basic, copy_random]}
 """
 
 from __future__ import annotations
@@ -38,8 +38,14 @@ class PrimitivesEval(L.Callback):
 
         task_keys(tasks, depths)  # fail at start-up, not after the first N steps
         self.every_n_steps, self.at_end = every_n_steps, at_end
-        self.options = {"tasks": tasks, "depths": depths, "n_items": n_items, "shots": shots,
-                        "batch_size": batch_size, "seed": seed}
+        self.options = {
+            "tasks": tasks,
+            "depths": depths,
+            "n_items": n_items,
+            "shots": shots,
+            "batch_size": batch_size,
+            "seed": seed,
+        }
         self.history: list[tuple[int, dict[str, Any]]] = []
 
     def _tokenizer(self, trainer: L.Trainer) -> Any:

@@ -11,12 +11,22 @@ from ..loading import LoadedModel, load_model
 
 def add_model_arguments(parser: ArgumentParser) -> None:
     """`--ckpt_path`, `--repeat`, `--device`, `--dtype`: which model to load and how to run it."""
-    parser.add_argument("--ckpt_path", type=str, required=True,
-                        help="checkpoint written by `lightning_iter fit` (or a registered source such as hf:DIR)")
-    parser.add_argument("--repeat", type=str | None, default=None,
-                        help="repeat plan positions START..END-1 EXTRA more times, e.g. 8:12x2 (no weights copied)")
+    parser.add_argument(
+        "--ckpt_path",
+        type=str,
+        required=True,
+        help="checkpoint written by `lightning_iter fit` (or a registered source such as hf:DIR)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=str | None,
+        default=None,
+        help="repeat plan positions START..END-1 EXTRA more times, e.g. 8:12x2 (no weights copied)",
+    )
     parser.add_argument("--device", type=str, default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--dtype", type=str | None, default=None, help="float32, bfloat16 or float16 (default: as saved)")
+    parser.add_argument(
+        "--dtype", type=str | None, default=None, help="float32, bfloat16 or float16 (default: as saved)"
+    )
 
 
 def load_from_arguments(cfg: Any) -> LoadedModel:

@@ -23,7 +23,9 @@ def main(argv: Sequence[str]) -> None:
         return
     name = argv[0].replace("-", "_")
     if name not in names:
-        listing = ", ".join(names) or "(none: the benchmarks/ folder ships with the repository; use an editable install)"
+        listing = (
+            ", ".join(names) or "(none: the benchmarks/ folder ships with the repository; use an editable install)"
+        )
         raise ConfigError(f"benchmark {argv[0]!r} is unknown: available are {listing}")
     saved = sys.argv
     sys.argv = [str(BENCHMARKS_DIR / f"{name}.py"), *argv[1:]]

@@ -29,16 +29,23 @@ def main(argv: list[str]) -> None:
     extra = {"tokenizer": {k: v for k, v in spec.items() if k != "json"}, "source": loaded.source}
     token_ids = {"bos": tokenizer.bos_id, "eos": tokenizer.eos_id, "pad": tokenizer.pad_id}
     dtype = DTYPES[cfg.dtype] if cfg.dtype else None
-    out = save_hf(loaded.model, cfg.out, dtype=dtype, token_ids=token_ids, extra=extra, files=files,
-                  overwrite=cfg.overwrite)
+    out = save_hf(
+        loaded.model, cfg.out, dtype=dtype, token_ids=token_ids, extra=extra, files=files, overwrite=cfg.overwrite
+    )
     model = loaded.model
-    print(f"[lightning_iter] exported {loaded.source}: {model.n_unique} unique layers, plan {format_plan(model.plan)} "
-          f"-> {model.depth} LlamaForCausalLM layers")
+    print(
+        f"[lightning_iter] exported {loaded.source}: {model.n_unique} unique layers, plan {format_plan(model.plan)} "
+        f"-> {model.depth} LlamaForCausalLM layers"
+    )
     if model.depth != len(set(model.plan)):
-        print("[lightning_iter] the plan repeats layers: the file holds one copy per pass; "
-              "`--ckpt_path hf:DIR` ties them again")
+        print(
+            "[lightning_iter] the plan repeats layers: the file holds one copy per pass; "
+            "`--ckpt_path hf:DIR` ties them again"
+        )
     if not files:
-        print(f"[lightning_iter] tokenizer {spec.get('kind')!r} has no tokenizer.json; config.json records it "
-              f"under 'lightning_iter.tokenizer' "
-              f"(bos={tokenizer.bos_id}, eos={tokenizer.eos_id}, pad={tokenizer.pad_id})")
+        print(
+            f"[lightning_iter] tokenizer {spec.get('kind')!r} has no tokenizer.json; config.json records it "
+            f"under 'lightning_iter.tokenizer' "
+            f"(bos={tokenizer.bos_id}, eos={tokenizer.eos_id}, pad={tokenizer.pad_id})"
+        )
     print(f"[lightning_iter] wrote {out.resolve()}")

@@ -1,6 +1,6 @@
 """`lightning_iter fit` (and `validate`, `test`): LightningCLI over `LanguageModel` and any LightningDataModule.
 
-    lightning_iter fit --config configs/quickstart.yaml
+lightning_iter fit --config configs/quickstart.yaml
 """
 
 from __future__ import annotations

@@ -18,15 +18,29 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=64, help="stop after this many new tokens (or at EOS)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; > 0 samples")
     parser.add_argument("--top_k", type=int | None, default=None, help="sample among the k most likely tokens")
-    parser.add_argument("--top_p", type=float | None, default=None, help="nucleus sampling: smallest set with mass >= p")
+    parser.add_argument(
+        "--top_p", type=float | None, default=None, help="nucleus sampling: smallest set with mass >= p"
+    )
     parser.add_argument("--seed", type=int | None, default=None, help="seed of the sampler")
-    parser.add_argument("--cache", type=str, default="per_pass",
-                        help="per_pass (exact), shared (one slot per unique layer: less memory, approximate for "
-                             "loops) or none (full forward every step)")
-    parser.add_argument("--adaptive_threshold", type=float | None, default=None,
-                        help="exit the looped/repeated block per token once it changes by less than this")
-    parser.add_argument("--adaptive_criterion", type=str, default="delta",
-                        help="delta (relative change of the hidden state) or kl (next-token KL between passes)")
+    parser.add_argument(
+        "--cache",
+        type=str,
+        default="per_pass",
+        help="per_pass (exact), shared (one slot per unique layer: less memory, approximate for "
+        "loops) or none (full forward every step)",
+    )
+    parser.add_argument(
+        "--adaptive_threshold",
+        type=float | None,
+        default=None,
+        help="exit the looped/repeated block per token once it changes by less than this",
+    )
+    parser.add_argument(
+        "--adaptive_criterion",
+        type=str,
+        default="delta",
+        help="delta (relative change of the hidden state) or kl (next-token KL between passes)",
+    )
     parser.add_argument("--stop_at_eos", type=bool, default=True, help="stop when the tokenizer's EOS is generated")
     return parser
 
@@ -47,8 +61,16 @@ def main(argv: list[str]) -> None:
     prompt = torch.tensor([prompt_ids], dtype=torch.long, device=next(model.parameters()).device)
     start = time.perf_counter()
     result = generate(
-        model, prompt, cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-        seed=cfg.seed, eos_id=tokenizer.eos_id if cfg.stop_at_eos else None, cache=cfg.cache, adaptive=adaptive,
+        model,
+        prompt,
+        cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        seed=cfg.seed,
+        eos_id=tokenizer.eos_id if cfg.stop_at_eos else None,
+        cache=cfg.cache,
+        adaptive=adaptive,
     )
     seconds = time.perf_counter() - start
     new = [t for t in result.new_tokens[0].tolist() if not (cfg.stop_at_eos and t == tokenizer.eos_id)]

@@ -1,6 +1,6 @@
 """`lightning_iter icl_sweep`: reasoning-primitive accuracy against the number of in-context examples (JSON + PNG).
 
-    lightning_iter icl_sweep --ckpt_path last.ckpt --tasks assign_basic,copy_random --n_items 100 --out runs/icl
+lightning_iter icl_sweep --ckpt_path last.ckpt --tasks assign_basic,copy_random --n_items 100 --out runs/icl
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ def build_parser() -> ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--tasks", type=str, default="all", help="comma-separated primitives or 'all'")
     parser.add_argument("--depths", type=str, default="all", help="variable-assignment depths, e.g. 1,2 ('all')")
-    parser.add_argument("--shots", type=str, default="auto",
-                        help="comma-separated shot counts, or 'auto': 0,1,2,4,... up to the context limit")
+    parser.add_argument(
+        "--shots",
+        type=str,
+        default="auto",
+        help="comma-separated shot counts, or 'auto': 0,1,2,4,... up to the context limit",
+    )
     parser.add_argument("--n_items", type=int, default=100, help="test items per task, depth and shot count")
     parser.add_argument("--batch_size", type=int, default=32, help="(prompt, choice) rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed")
@@ -35,13 +39,27 @@ def main(argv: list[str]) -> None:
 
     loaded = load_from_arguments(cfg)
     shots = None if cfg.shots.strip().lower() == "auto" else parse_list(cfg.shots, "shots", int)
-    result = icl_sweep(loaded.model, loaded.tokenizer, parse_list(cfg.tasks, "tasks"), parse_list(cfg.depths, "depths", int),
-                       shots, n_items=cfg.n_items, batch_size=cfg.batch_size, seed=cfg.seed, progress=cfg.progress)
+    result = icl_sweep(
+        loaded.model,
+        loaded.tokenizer,
+        parse_list(cfg.tasks, "tasks"),
+        parse_list(cfg.depths, "depths", int),
+        shots,
+        n_items=cfg.n_items,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat, plan=list(loaded.model.plan))
     out = Path(cfg.out)
     json_path = report.write_json(out / "icl_sweep.json", result)
-    png_path = report.line_chart(result["curves"], out / "icl_sweep.png", f"In-context learning: {Path(cfg.ckpt_path).name}",
-                                 "in-context examples (shots)", chance=result["chance"])
+    png_path = report.line_chart(
+        result["curves"],
+        out / "icl_sweep.png",
+        f"In-context learning: {Path(cfg.ckpt_path).name}",
+        "in-context examples (shots)",
+        chance=result["chance"],
+    )
     print("| task@depth | context limit (shots) | " + " | ".join(["accuracy % by shots"]) + " |\n|---|---:|---|")
     for name, points in result["curves"].items():
         print(f"| {name} | {result['limit'][name]} | " + ", ".join(f"{k}: {100 * a:.1f}" for k, a in points) + " |")

@@ -34,7 +34,9 @@ def parse_block(text: str) -> tuple[int, int]:
     try:
         start, end = (int(x) for x in str(text).split(":"))
     except ValueError:
-        raise ConfigError(f"--block={text!r} is not allowed: write START:END, e.g. 8:12 (plan positions 8-11)") from None
+        raise ConfigError(
+            f"--block={text!r} is not allowed: write START:END, e.g. 8:12 (plan positions 8-11)"
+        ) from None
     return start, end
 
 
@@ -54,12 +56,25 @@ def main(argv: list[str]) -> None:
         data.setup("validate")
         measures.append(nll_measure(islice(data.val_dataloader(), cfg.nll_batches), device=cfg.device))
     if "primitives" in cfg.metrics:
-        measures.append(primitives_measure(loaded.tokenizer, tasks=cfg.tasks, depths=cfg.depths, n_items=cfg.n_items,
-                                           shots=cfg.shots, batch_size=cfg.batch_size, seed=cfg.seed))
+        measures.append(
+            primitives_measure(
+                loaded.tokenizer,
+                tasks=cfg.tasks,
+                depths=cfg.depths,
+                n_items=cfg.n_items,
+                shots=cfg.shots,
+                batch_size=cfg.batch_size,
+                seed=cfg.seed,
+            )
+        )
     result = repeat_sweep(loaded.model, start, end, cfg.max_extra, measures, seq_len=loaded.model.config.max_seq_len)
     result["ckpt_path"] = loaded.source
     json_path, png_path = write_sweep(result, cfg.out, title=f"{Path(loaded.source).name}: block {start}:{end}")
-    print("| extra passes | effective depth | " + " | ".join(k for k in ("nll", "primitives_mean") if k in result["rows"][0]) + " |")
+    print(
+        "| extra passes | effective depth | "
+        + " | ".join(k for k in ("nll", "primitives_mean") if k in result["rows"][0])
+        + " |"
+    )
     print("|---:|---:|" + "---:|" * sum(k in result["rows"][0] for k in ("nll", "primitives_mean")))
     for row in result["rows"]:
         values = " | ".join(f"{row[k]:.4f}" for k in ("nll", "primitives_mean") if k in row)

@@ -1,6 +1,6 @@
 """`lightning_iter sft_sweep`: fine-tune on N variable-assignment examples, evaluate after each N (JSON + PNG).
 
-    lightning_iter sft_sweep --ckpt_path last.ckpt --sizes 64,128,256 --untie false --out runs/sft
+lightning_iter sft_sweep --ckpt_path last.ckpt --sizes 64,128,256 --untie false --out runs/sft
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=16, help="fine-tuning batch size")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (constant)")
     parser.add_argument("--n_items", type=int, default=100, help="test items per depth after each N")
-    parser.add_argument("--untie", type=bool, default=False,
-                        help="give each plan position its own copy of its layer before fine-tuning (looped models)")
+    parser.add_argument(
+        "--untie",
+        type=bool,
+        default=False,
+        help="give each plan position its own copy of its layer before fine-tuning (looped models)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the training items, their order and the test set")
     parser.add_argument("--out", type=str, default="runs/sft_sweep", help="output folder for sft_sweep.json/.png")
     parser.add_argument("--progress", type=bool, default=True, help="show progress bars")
@@ -41,21 +45,36 @@ def main(argv: list[str]) -> None:
 
     loaded = load_from_arguments(cfg)
     torch.manual_seed(cfg.seed)
-    result = sft_sweep(loaded.model, loaded.tokenizer, sizes=parse_list(cfg.sizes, "sizes", int) or [], task=cfg.task,
-                       depths=parse_list(cfg.depths, "depths", int) or [1, 2], shots=cfg.shots, epochs=cfg.epochs,
-                       batch_size=cfg.batch_size, lr=cfg.lr, n_items=cfg.n_items, untie=cfg.untie, seed=cfg.seed,
-                       progress=cfg.progress)
+    result = sft_sweep(
+        loaded.model,
+        loaded.tokenizer,
+        sizes=parse_list(cfg.sizes, "sizes", int) or [],
+        task=cfg.task,
+        depths=parse_list(cfg.depths, "depths", int) or [1, 2],
+        shots=cfg.shots,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        n_items=cfg.n_items,
+        untie=cfg.untie,
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat)
     out = Path(cfg.out)
     json_path = report.write_json(out / "sft_sweep.json", result)
     title = f"SFT on {cfg.task}: {Path(cfg.ckpt_path).name}" + (" (untied)" if cfg.untie else "")
-    png_path = report.line_chart(result["curves"], out / "sft_sweep.png", title, "fine-tuning examples N",
-                                 chance=result["chance"])
+    png_path = report.line_chart(
+        result["curves"], out / "sft_sweep.png", title, "fine-tuning examples N", chance=result["chance"]
+    )
     names = list(result["curves"])
     print("| N | " + " | ".join(f"{n} acc %" for n in names) + " | final train loss |")
     print("|---:|" + "---:|" * (len(names) + 1))
     for i, n in enumerate(result["sizes"]):
         loss = result["final_loss"].get(n)
-        print(f"| {n} | " + " | ".join(f"{100 * result['curves'][k][i][1]:.1f}" for k in names)
-              + f" | {'–' if loss is None else f'{loss:.3f}'} |")
+        print(
+            f"| {n} | "
+            + " | ".join(f"{100 * result['curves'][k][i][1]:.1f}" for k in names)
+            + f" | {'–' if loss is None else f'{loss:.3f}'} |"
+        )
     print(f"\n[lightning_iter] sft sweep: {json_path}, {png_path}")

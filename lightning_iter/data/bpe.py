@@ -29,8 +29,10 @@ def train_bpe(
     check_int("vocab_size", vocab_size)
     minimum = 256 + len(special_tokens)
     if vocab_size < minimum:
-        raise ConfigError(f"vocab_size={vocab_size} is not allowed: a byte-level BPE needs at least {minimum} "
-                          f"(256 bytes + {len(special_tokens)} special tokens)")
+        raise ConfigError(
+            f"vocab_size={vocab_size} is not allowed: a byte-level BPE needs at least {minimum} "
+            f"(256 bytes + {len(special_tokens)} special tokens)"
+        )
     if not special_tokens:
         raise ConfigError("special_tokens is empty: the first special token is the end-of-text (EOS) token")
     paths = find_inputs(files)
@@ -45,8 +47,11 @@ def train_bpe(
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(special_tokens),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=show_progress,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
     )
     backend.train_from_iterator(documents(), trainer=trainer)
     pad = "<pad>" if "<pad>" in special_tokens else None

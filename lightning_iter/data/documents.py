@@ -65,8 +65,10 @@ def check_input(path: Path, field: str = "text") -> None:
                 if line.strip():
                     record = _parse_line(line, path, number)
                     if field not in record:
-                        raise ConfigError(f"input file {path} line {number} has no field {field!r}: "
-                                          f"its fields are {sorted(record)} (choose one with --field)")
+                        raise ConfigError(
+                            f"input file {path} line {number} has no field {field!r}: "
+                            f"its fields are {sorted(record)} (choose one with --field)"
+                        )
                     return
         raise ConfigError(f"input file {path} is empty (only blank lines)")
     if kind == "parquet":
@@ -77,8 +79,9 @@ def check_input(path: Path, field: str = "text") -> None:
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for unreadable files
             raise ConfigError(f"input file {path} is not a readable Parquet file: {err}") from None
         if field not in schema.names:
-            raise ConfigError(f"input file {path} has no column {field!r}: its columns are {schema.names} "
-                              "(choose one with --field)")
+            raise ConfigError(
+                f"input file {path} has no column {field!r}: its columns are {schema.names} (choose one with --field)"
+            )
         if pq.ParquetFile(path).metadata.num_rows == 0:
             raise ConfigError(f"input file {path} is empty (0 rows)")
 
@@ -116,8 +119,9 @@ def iter_documents(path: Path, field: str = "text", txt_split: str = "file") -> 
                 if value is None:
                     raise ConfigError(f"input file {path} line {number} has no field {field!r}")
                 if not isinstance(value, str):
-                    raise ConfigError(f"input file {path} line {number} field {field!r} is a "
-                                      f"{type(value).__name__}, not a string")
+                    raise ConfigError(
+                        f"input file {path} line {number} field {field!r} is a {type(value).__name__}, not a string"
+                    )
                 if value.strip():
                     yield value
     else:

@@ -59,8 +59,14 @@ class HFTokenizer:
     """A `tokenizers.Tokenizer` with known eos/bos/pad ids; encodes without the tokenizer's own template."""
 
     def __init__(
-        self, backend: Any, *, eos: TokenArg = None, bos: TokenArg = None, pad: TokenArg = None,
-        name: str = "hf", config_tokens: dict[str, str] | None = None,
+        self,
+        backend: Any,
+        *,
+        eos: TokenArg = None,
+        bos: TokenArg = None,
+        pad: TokenArg = None,
+        name: str = "hf",
+        config_tokens: dict[str, str] | None = None,
     ) -> None:
         self._backend = backend
         self.name = name
@@ -78,8 +84,9 @@ class HFTokenizer:
         self.bos_id: int | None = self._resolve("bos", bos, config_tokens.get("bos"), specials, BOS_CANDIDATES)
         self.pad_id: int | None = self._resolve("pad", pad, config_tokens.get("pad"), specials, PAD_CANDIDATES)
 
-    def _resolve(self, role: str, explicit: TokenArg, configured: str | None, specials: Sequence[str],
-                 candidates: Sequence[str]) -> int | None:
+    def _resolve(
+        self, role: str, explicit: TokenArg, configured: str | None, specials: Sequence[str], candidates: Sequence[str]
+    ) -> int | None:
         """Explicit argument, else the config file's token, else the first known spelling among the specials."""
         if explicit is not None:
             if isinstance(explicit, int) and not isinstance(explicit, bool):
@@ -99,8 +106,9 @@ class HFTokenizer:
 
     # ---- constructors --------------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | Path, *, eos: TokenArg = None, bos: TokenArg = None,
-                  pad: TokenArg = None) -> HFTokenizer:
+    def from_file(
+        cls, path: str | Path, *, eos: TokenArg = None, bos: TokenArg = None, pad: TokenArg = None
+    ) -> HFTokenizer:
         """Load a `tokenizer.json` file, or a directory holding one (a Hugging Face model directory)."""
         path = Path(path)
         if path.is_dir():
@@ -112,12 +120,19 @@ class HFTokenizer:
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"tokenizer={path} cannot be read: {err}") from None
         backend = _load_backend(text, str(path))
-        return cls(backend, eos=eos, bos=bos, pad=pad, name=path.parent.name or path.stem,
-                   config_tokens=_config_tokens(path.parent))
+        return cls(
+            backend,
+            eos=eos,
+            bos=bos,
+            pad=pad,
+            name=path.parent.name or path.stem,
+            config_tokens=_config_tokens(path.parent),
+        )
 
     @classmethod
-    def from_str(cls, json_text: str, *, eos: TokenArg = None, bos: TokenArg = None, pad: TokenArg = None,
-                 name: str = "hf") -> HFTokenizer:
+    def from_str(
+        cls, json_text: str, *, eos: TokenArg = None, bos: TokenArg = None, pad: TokenArg = None, name: str = "hf"
+    ) -> HFTokenizer:
         """Build from the text of a `tokenizer.json`."""
         return cls(_load_backend(json_text, name), eos=eos, bos=bos, pad=pad, name=name)
 
@@ -126,8 +141,13 @@ class HFTokenizer:
         """Rebuild from `to_spec()` output (the checkpoint form)."""
         if not isinstance(spec.get("json"), str):
             raise ConfigError("tokenizer spec of kind 'hf' has no 'json' string: it was not written by HFTokenizer")
-        return cls.from_str(spec["json"], eos=spec.get("eos_id"), bos=spec.get("bos_id"), pad=spec.get("pad_id"),
-                            name=spec.get("name", "hf"))
+        return cls.from_str(
+            spec["json"],
+            eos=spec.get("eos_id"),
+            bos=spec.get("bos_id"),
+            pad=spec.get("pad_id"),
+            name=spec.get("name", "hf"),
+        )
 
     # ---- the Tokenizer protocol ------------------------------------------------------------------
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
@@ -151,8 +171,15 @@ class HFTokenizer:
         return self._backend.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size], skip_special_tokens=True)
 
     def to_spec(self) -> dict[str, Any]:
-        return {"kind": "hf", "name": self.name, "json": self._backend.to_str(), "eos_id": self.eos_id,
-                "bos_id": self.bos_id, "pad_id": self.pad_id, "vocab_size": self.vocab_size}
+        return {
+            "kind": "hf",
+            "name": self.name,
+            "json": self._backend.to_str(),
+            "eos_id": self.eos_id,
+            "bos_id": self.bos_id,
+            "pad_id": self.pad_id,
+            "vocab_size": self.vocab_size,
+        }
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader / litdata worker processes
         return self.to_spec()

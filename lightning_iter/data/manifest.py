@@ -19,8 +19,16 @@ from .tokenizer import Tokenizer
 MANIFEST = "lightning_iter_prepare.json"
 MANIFEST_VERSION = 1  # part of `prepare`'s key: raising it makes re-runs prepare again
 INDEX = "index.json"  # litdata's chunk index
-REQUIRED_FIELDS = ("version", "key", "seq_len", "block_size", "blocks", "tokenizer", "tokenizer_fingerprint",
-                   "max_token_id")
+REQUIRED_FIELDS = (
+    "version",
+    "key",
+    "seq_len",
+    "block_size",
+    "blocks",
+    "tokenizer",
+    "tokenizer_fingerprint",
+    "max_token_id",
+)
 
 
 def is_url(path: str | Path) -> bool:
@@ -41,8 +49,10 @@ def validate_manifest(manifest: Any, source: str) -> dict[str, Any]:
     if "version" in manifest:  # first: a newer manifest may lack what this version requires
         version = check_int(f"{source}: version", manifest["version"], 1)
         if version > MANIFEST_VERSION:
-            raise ConfigError(f"{source} has manifest version {version}, newer than this lightning_iter (reads up to "
-                              f"{MANIFEST_VERSION}): upgrade lightning_iter")
+            raise ConfigError(
+                f"{source} has manifest version {version}, newer than this lightning_iter (reads up to "
+                f"{MANIFEST_VERSION}): upgrade lightning_iter"
+            )
     missing = [name for name in REQUIRED_FIELDS if name not in manifest]
     if missing:
         raise ConfigError(f"{source} is malformed: it has no {missing[0]!r} field: run prepare again")
@@ -58,8 +68,10 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
         raise ConfigError(f"data source {path} does not exist: run `lightning_iter prepare ... --out {path}` first")
     manifest = directory / MANIFEST
     if not manifest.is_file() or not (directory / INDEX).is_file():
-        raise ConfigError(f"data source {path} is not a completed `lightning_iter prepare` output "
-                          f"(no {MANIFEST} / {INDEX}): run prepare again")
+        raise ConfigError(
+            f"data source {path} is not a completed `lightning_iter prepare` output "
+            f"(no {MANIFEST} / {INDEX}): run prepare again"
+        )
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

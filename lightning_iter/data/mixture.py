@@ -66,8 +66,15 @@ class Mixture:
         group: blocks shuffled as a unit (a litdata chunk), so reads stay local to a chunk.
     """
 
-    def __init__(self, sizes: Sequence[int], phases: Sequence[Phase], samples_per_step: int, seed: int = 0,
-                 shuffle: bool = True, group: int = 1) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        phases: Sequence[Phase],
+        samples_per_step: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        group: int = 1,
+    ) -> None:
         if not phases or phases[0].start_step != 0:
             raise ConfigError("the first mixture phase must start at step 0")
         if any(b.start_step <= a.start_step for a, b in zip(phases, phases[1:])):
@@ -75,8 +82,9 @@ class Mixture:
         for phase in phases:
             for size, weight in zip(sizes, phase.weights, strict=True):
                 if weight > 0 and size < 1:
-                    raise ConfigError("a source with positive weight has no training blocks: prepare more data "
-                                      "or lower data.val_size")
+                    raise ConfigError(
+                        "a source with positive weight has no training blocks: prepare more data or lower data.val_size"
+                    )
         self.sizes = [int(s) for s in sizes]
         self.phases = list(phases)
         self.cumulative = [np.cumsum(p.weights) for p in phases]
@@ -98,14 +106,14 @@ class Mixture:
         while position < stop:
             block, offset = divmod(position, BLOCK)
             take = min(BLOCK - offset, stop - position)
-            u = np.random.default_rng([self.seed, 0x5EED, block]).random(BLOCK)[offset:offset + take]
+            u = np.random.default_rng([self.seed, 0x5EED, block]).random(BLOCK)[offset : offset + take]
             g = np.arange(position, position + take)
             phases = self.phase_of_sample(g)
             chosen = np.empty(take, dtype=np.int64)
             for p in np.unique(phases):
                 mask = phases == p
                 chosen[mask] = np.minimum(np.searchsorted(self.cumulative[p], u[mask], side="right"), self.last[p])
-            out[position - start:position - start + take] = chosen
+            out[position - start : position - start + take] = chosen
             position += take
         return out
 
@@ -131,7 +139,7 @@ class Mixture:
         q, o = divmod(position, group)
         return ((a * q + b) % full) * group + (c * o + d + q) % group
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - bounded; a Mixture lives as long as its data module
     def _permutation(self, source: int, epoch: int, full: int, group: int) -> tuple[int, int, int, int]:
         rng = np.random.default_rng([self.seed, source, epoch])
         return (*_coprime_affine(rng, full), *_coprime_affine(rng, group))

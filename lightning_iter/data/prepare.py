@@ -2,8 +2,8 @@
 
 Documents are separated by EOS and packed into blocks of exactly seq_len+1 tokens, so every litdata
 chunk holds whole blocks and `TokensLoader` drops nothing; only the last partial block of each work
-unit (< seq_len+1 tokens; at most 4 units per worker) is left out, and the manifest counts it. Local outputs are written to a
-temporary directory renamed into place at the end, with the manifest written last: a crashed run
+unit (< seq_len+1 tokens; at most 4 units per worker) is left out, and the manifest counts it. Local outputs are
+written to a temporary directory renamed into place at the end, with the manifest written last: a crashed run
 leaves nothing that looks complete, and a re-run with the same inputs is skipped.
 """
 
@@ -74,8 +74,9 @@ def work_items(paths: Sequence[Path], units: int) -> list[WorkItem]:
             import pyarrow.parquet as pq
 
             metadata = pq.ParquetFile(path).metadata
-            pieces.extend(Piece(str(path), g, metadata.row_group(g).total_byte_size)
-                          for g in range(metadata.num_row_groups))
+            pieces.extend(
+                Piece(str(path), g, metadata.row_group(g).total_byte_size) for g in range(metadata.num_row_groups)
+            )
         else:
             pieces.append(Piece(str(path), None, path.stat().st_size))
     units = max(1, min(units, len(pieces)))
@@ -103,8 +104,9 @@ def _documents(item: WorkItem, field: str, txt_split: str):
                 yield value
 
 
-def tokenize_item(item: WorkItem, *, tokenizer: Tokenizer, field: str, txt_split: str, block_size: int,
-                  dtype: str, stats_dir: str):
+def tokenize_item(
+    item: WorkItem, *, tokenizer: Tokenizer, field: str, txt_split: str, block_size: int, dtype: str, stats_dir: str
+):
     """Yield blocks of exactly `block_size` tokens (documents + EOS, packed); record counts in `stats_dir`."""
     buffer = np.empty(0, dtype=dtype)
     documents = tokens = blocks = max_id = 0
@@ -124,9 +126,9 @@ def tokenize_item(item: WorkItem, *, tokenizer: Tokenizer, field: str, txt_split
         buffer = np.concatenate([buffer, np.asarray(ids, dtype=dtype)])
         whole = len(buffer) // block_size
         for b in range(whole):
-            yield buffer[b * block_size:(b + 1) * block_size].copy()
+            yield buffer[b * block_size : (b + 1) * block_size].copy()
         blocks += whole
-        buffer = buffer[whole * block_size:]
+        buffer = buffer[whole * block_size :]
 
     for text in _documents(item, field, txt_split):
         batch.append(text)
@@ -135,8 +137,13 @@ def tokenize_item(item: WorkItem, *, tokenizer: Tokenizer, field: str, txt_split
             batch = []
     if batch:
         yield from flush(batch)
-    stats = {"documents": documents, "tokens": tokens, "blocks": blocks, "dropped_tokens": len(buffer),
-             "max_token_id": max_id}
+    stats = {
+        "documents": documents,
+        "tokens": tokens,
+        "blocks": blocks,
+        "dropped_tokens": len(buffer),
+        "max_token_id": max_id,
+    }
     Path(stats_dir, f"{item.index}.json").write_text(json.dumps(stats))
 
 
@@ -147,11 +154,18 @@ class PrepareResult:
     skipped: bool
 
 
-def prepare_key(signatures: list[dict[str, Any]], tokenizer: Tokenizer, seq_len: int, field: str,
-                txt_split: str) -> str:
+def prepare_key(
+    signatures: list[dict[str, Any]], tokenizer: Tokenizer, seq_len: int, field: str, txt_split: str
+) -> str:
     """What decides the output: inputs, tokenizer, seq_len and how documents are read."""
-    payload = {"inputs": signatures, "tokenizer": tokenizer_fingerprint(tokenizer), "seq_len": seq_len,
-               "field": field, "txt_split": txt_split, "version": MANIFEST_VERSION}
+    payload = {
+        "inputs": signatures,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "seq_len": seq_len,
+        "field": field,
+        "txt_split": txt_split,
+        "version": MANIFEST_VERSION,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -179,9 +193,11 @@ def prepare_dataset(
     for name, value, minimum in (("seq_len", seq_len, 1), ("num_workers", num_workers, 1)):
         check_int(name, value, minimum)
     if model_vocab_size is not None and tokenizer.vocab_size > model_vocab_size:
-        raise ConfigError(f"--model_vocab_size={model_vocab_size} is smaller than the tokenizer's vocabulary "
-                          f"({tokenizer.vocab_size} ids): use a model with vocab_size >= {tokenizer.vocab_size} "
-                          "or a smaller tokenizer")
+        raise ConfigError(
+            f"--model_vocab_size={model_vocab_size} is smaller than the tokenizer's vocabulary "
+            f"({tokenizer.vocab_size} ids): use a model with vocab_size >= {tokenizer.vocab_size} "
+            "or a smaller tokenizer"
+        )
     paths = find_inputs(files)
     for path in paths:
         check_input(path, field)
@@ -196,11 +212,17 @@ def prepare_dataset(
         existing = existing_manifest(final)
         if existing is not None and existing.get("key") == key:
             if verbose:
-                print(f"[lightning_iter] {final} is up to date ({existing['blocks']} blocks of {block_size} tokens); "
-                      "nothing to do")
+                print(
+                    f"[lightning_iter] {final} is up to date ({existing['blocks']} blocks of {block_size} tokens); "
+                    "nothing to do"
+                )
             return PrepareResult(str(final), existing, skipped=True)
         if not overwrite:
-            what = "was prepared from other inputs/settings" if existing else "exists and is not a completed prepare output"
+            what = (
+                "was prepared from other inputs/settings"
+                if existing
+                else "exists and is not a completed prepare output"
+            )
             raise ConfigError(f"--out={final} {what}: choose another --out or pass --overwrite true")
     dtype = "uint16" if tokenizer.vocab_size <= 1 << 16 else "int32"
     items = work_items(paths, units=4 * num_workers)
@@ -212,14 +234,29 @@ def prepare_dataset(
         else:
             target = out
         started = time.time()
-        fn = partial(tokenize_item, tokenizer=tokenizer, field=field, txt_split=txt_split, block_size=block_size,
-                     dtype=dtype, stats_dir=stats_dir)
+        fn = partial(
+            tokenize_item,
+            tokenizer=tokenizer,
+            field=field,
+            txt_split=txt_split,
+            block_size=block_size,
+            dtype=dtype,
+            stats_dir=stats_dir,
+        )
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one Rust thread per litdata worker
         try:
-            optimize(fn=fn, inputs=items, output_dir=str(target), chunk_size=blocks_per_chunk * block_size,
-                     item_loader=TokensLoader(), num_workers=workers, verbose=verbose, reorder_files=False,
-                     start_method="fork" if sys.platform == "linux" else None,
-                     mode="overwrite" if remote else None)
+            optimize(
+                fn=fn,
+                inputs=items,
+                output_dir=str(target),
+                chunk_size=blocks_per_chunk * block_size,
+                item_loader=TokensLoader(),
+                num_workers=workers,
+                verbose=verbose,
+                reorder_files=False,
+                start_method="fork" if sys.platform == "linux" else None,
+                mode="overwrite" if remote else None,
+            )
             stats = [json.loads(Path(stats_dir, f"{i.index}.json").read_text()) for i in items]
         except BaseException as err:
             if final is not None:
@@ -232,15 +269,27 @@ def prepare_dataset(
         if totals["blocks"] == 0:
             if final is not None:
                 shutil.rmtree(target, ignore_errors=True)
-            raise ConfigError(f"the inputs hold {totals['tokens']} tokens, less than one block of seq_len+1="
-                              f"{block_size}: give more text or a smaller --seq_len")
+            raise ConfigError(
+                f"the inputs hold {totals['tokens']} tokens, less than one block of seq_len+1="
+                f"{block_size}: give more text or a smaller --seq_len"
+            )
         manifest = {
-            "version": MANIFEST_VERSION, "key": key, "seq_len": seq_len, "block_size": block_size,
-            "blocks_per_chunk": blocks_per_chunk, "dtype": dtype, "field": field, "txt_split": txt_split,
-            "tokenizer": tokenizer.to_spec(), "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
-            "vocab_size": tokenizer.vocab_size, "eos_id": tokenizer.eos_id,
-            "max_token_id": max(s["max_token_id"] for s in stats), **totals,
-            "seconds": round(time.time() - started, 3), "inputs": signatures,
+            "version": MANIFEST_VERSION,
+            "key": key,
+            "seq_len": seq_len,
+            "block_size": block_size,
+            "blocks_per_chunk": blocks_per_chunk,
+            "dtype": dtype,
+            "field": field,
+            "txt_split": txt_split,
+            "tokenizer": tokenizer.to_spec(),
+            "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+            "vocab_size": tokenizer.vocab_size,
+            "eos_id": tokenizer.eos_id,
+            "max_token_id": max(s["max_token_id"] for s in stats),
+            **totals,
+            "seconds": round(time.time() - started, 3),
+            "inputs": signatures,
         }
     if final is None:
         if verbose:
@@ -249,8 +298,10 @@ def prepare_dataset(
     _write_json(target, manifest)  # the completion marker, written last
     replace_dir(target, final)
     if verbose:
-        print(f"[lightning_iter] {totals['documents']} documents, {totals['tokens']:,} tokens -> {totals['blocks']} "
-              f"blocks of {block_size} ({totals['dropped_tokens']} tail tokens left out) in {manifest['seconds']} s")
+        print(
+            f"[lightning_iter] {totals['documents']} documents, {totals['tokens']:,} tokens -> {totals['blocks']} "
+            f"blocks of {block_size} ({totals['dropped_tokens']} tail tokens left out) in {manifest['seconds']} s"
+        )
         print(f"[lightning_iter] dataset: {final}")
     return PrepareResult(str(final), manifest, skipped=False)
 
@@ -262,4 +313,3 @@ def _worker_config_error(err: BaseException) -> ConfigError | None:
     if marker not in text:
         return None
     return ConfigError(text.rsplit(marker, 1)[1].strip().splitlines()[0])
-

@@ -15,7 +15,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from ..errors import check_int
-
 from .primitives import training_document
 from .tokenizer import ByteTokenizer
 
@@ -88,8 +87,12 @@ class PrimitivesDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        for field, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("val_size", val_size, 1),
-                                      ("num_workers", num_workers, 0)):
+        for field, value, minimum in (
+            ("seq_len", seq_len, 1),
+            ("batch_size", batch_size, 1),
+            ("val_size", val_size, 1),
+            ("num_workers", num_workers, 0),
+        ):
             check_int(f"data.{field}", value, minimum)
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
         self.val_size, self.num_workers = val_size, num_workers
@@ -111,7 +114,10 @@ class PrimitivesDataModule(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         stream = PrimitiveStream(self.seq_len, self.batch_size, self.seed, self._start_batch(), rank, world)
         return DataLoader(
-            stream, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=_split_inputs_targets,
+            stream,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=_split_inputs_targets,
             persistent_workers=False,
         )
 

@@ -127,7 +127,9 @@ class Problem:
 
     def __post_init__(self) -> None:
         if self.answer in self.distractors or len(set(self.distractors)) != len(self.distractors):
-            raise ValueError(f"distractors {self.distractors!r} must be distinct and differ from answer {self.answer!r}")
+            raise ValueError(
+                f"distractors {self.distractors!r} must be distinct and differ from answer {self.answer!r}"
+            )
 
     def text(self) -> str:
         """The solved problem, ``prompt + " " + answer``: the form a language model trains on."""

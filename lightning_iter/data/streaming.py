@@ -19,9 +19,10 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from ..errors import ConfigError, check_int
 from .manifest import MANIFEST, read_manifest, tokenizer_fingerprint
-from .primitive_corpus import _split_inputs_targets
 from .mixture import Mixture, Phase, normalize_weights
+from .primitive_corpus import _split_inputs_targets
 from .tokenizer import ByteTokenizer, Tokenizer, tokenizer_from_spec
+
 
 def load_tokenizer(value: str | None) -> Tokenizer:
     """`bytes`, a tokenizer.json path / directory, or a prepared dataset directory (its recorded tokenizer)."""
@@ -72,8 +73,15 @@ class _Sources:
 class MixtureStream(IterableDataset):
     """Training blocks of one rank from local batch `start_batch` on; workers take whole batches in turn."""
 
-    def __init__(self, sources: _Sources, mixture: Mixture, batch_size: int, start_batch: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        sources: _Sources,
+        mixture: Mixture,
+        batch_size: int,
+        start_batch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         super().__init__()
         self.sources, self.mixture, self.batch_size = sources, mixture, batch_size
         self.start_batch, self.rank, self.world_size = start_batch, rank, world_size
@@ -141,8 +149,12 @@ class StreamingDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         if not isinstance(sources, Mapping) or not sources:
             raise ConfigError(f"data.sources={sources!r} is not allowed: give a mapping name -> prepared dataset path")
-        for field, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1),
-                                      ("val_size", val_size, 0), ("num_workers", num_workers, 0)):
+        for field, value, minimum in (
+            ("seq_len", seq_len, 1),
+            ("batch_size", batch_size, 1),
+            ("val_size", val_size, 0),
+            ("num_workers", num_workers, 0),
+        ):
             check_int(f"data.{field}", value, minimum)
         self.names = list(sources)
         self.paths = [str(sources[name]) for name in self.names]
@@ -152,15 +164,19 @@ class StreamingDataModule(L.LightningDataModule):
         if cooldown is not None:
             unknown = set(cooldown) - {"start_step", "weights"}
             if unknown or "start_step" not in cooldown or "weights" not in cooldown:
-                raise ConfigError(f"data.cooldown={cooldown!r} is not allowed: give {{start_step: N, weights: {{...}}}}")
+                raise ConfigError(
+                    f"data.cooldown={cooldown!r} is not allowed: give {{start_step: N, weights: {{...}}}}"
+                )
             step = check_int("data.cooldown.start_step", cooldown["start_step"], 1)
             self.phases.append(Phase(step, normalize_weights(cooldown["weights"], self.names, "data.cooldown.weights")))
         self.manifests = [read_manifest(p) for p in self.paths]
         self.tokenizer = self._tokenizer(tokenizer)
         for name, manifest in zip(self.names, self.manifests):
             if manifest is not None and manifest["seq_len"] != seq_len:
-                raise ConfigError(f"data.seq_len={seq_len} but source {name!r} was prepared with seq_len="
-                                  f"{manifest['seq_len']}: use that, or prepare again with --seq_len {seq_len}")
+                raise ConfigError(
+                    f"data.seq_len={seq_len} but source {name!r} was prepared with seq_len="
+                    f"{manifest['seq_len']}: use that, or prepare again with --seq_len {seq_len}"
+                )
         self._sources = _Sources(self.paths, seq_len + 1, cache_dir, max_cache_size)
         self._sizes: list[int] | None = None
 
@@ -173,8 +189,10 @@ class StreamingDataModule(L.LightningDataModule):
         expected = tokenizer_fingerprint(tokenizer)
         for name, manifest in local:
             if manifest["tokenizer_fingerprint"] != expected:
-                raise ConfigError(f"data source {name!r} was prepared with another tokenizer than "
-                                  f"{value or self.names[0]!r}: prepare every source with the same tokenizer")
+                raise ConfigError(
+                    f"data source {name!r} was prepared with another tokenizer than "
+                    f"{value or self.names[0]!r}: prepare every source with the same tokenizer"
+                )
         return tokenizer
 
     @property
@@ -189,8 +207,10 @@ class StreamingDataModule(L.LightningDataModule):
             for index, (name, path) in enumerate(zip(self.names, self.paths)):
                 total = len(self._sources.get(index))
                 if total <= self.val_size:
-                    raise ConfigError(f"data source {name!r} ({path}) has {total} blocks of {self.seq_len + 1} tokens, "
-                                      f"not more than data.val_size={self.val_size}: prepare more data")
+                    raise ConfigError(
+                        f"data source {name!r} ({path}) has {total} blocks of {self.seq_len + 1} tokens, "
+                        f"not more than data.val_size={self.val_size}: prepare more data"
+                    )
                 sizes.append(total - self.val_size)
             self._sizes = sizes
         return self._sizes
@@ -237,8 +257,13 @@ class StreamingDataModule(L.LightningDataModule):
         return MixtureStream(self._sources, mixture, self.batch_size, start, rank, world)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_stream(), batch_size=self.batch_size, num_workers=self.num_workers,
-                          collate_fn=_split_inputs_targets, persistent_workers=False)
+        return DataLoader(
+            self.train_stream(),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=_split_inputs_targets,
+            persistent_workers=False,
+        )
 
     def val_dataloader(self) -> DataLoader:
         holdout = Holdout(self._sources, self.sizes(), self.val_size)
@@ -249,5 +274,7 @@ class StreamingDataModule(L.LightningDataModule):
 
 def check_vocab(needed: int, model_vocab: int, what: str) -> None:
     if needed > model_vocab:
-        raise ConfigError(f"{what} needs vocab_size {needed} but the model has model.vocab_size={model_vocab}: "
-                          f"raise model.vocab_size to at least {needed} (or leave it unset to follow the data)")
+        raise ConfigError(
+            f"{what} needs vocab_size {needed} but the model has model.vocab_size={model_vocab}: "
+            f"raise model.vocab_size to at least {needed} (or leave it unset to follow the data)"
+        )

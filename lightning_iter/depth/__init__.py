@@ -1,6 +1,6 @@
 """Depth strategies and their registry (DESIGN.md §3).
 
-    from lightning_iter.depth import register_strategy, get_strategy, list_strategies, GrowOperator
+from lightning_iter.depth import register_strategy, get_strategy, list_strategies, GrowOperator
 """
 
 from .base import DepthStrategy, GrowOperator, StaticStrategy

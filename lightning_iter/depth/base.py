@@ -43,7 +43,7 @@ class DepthStrategy(ABC):
             growth = self.growth_steps()
             self.retrofit.check(growth, self.base_plan_at(max(growth, default=0)))
 
-    def configure(self, config: ModelConfig) -> None:
+    def configure(self, config: ModelConfig) -> None:  # noqa: B027 - an optional hook, not abstract
         """Resolve defaults that depend on the model (e.g. the target depth) and validate them."""
 
     @abstractmethod

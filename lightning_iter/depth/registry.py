@@ -79,7 +79,8 @@ def get_strategy(name: str, retrofit: Mapping[str, Any] | Retrofit | None = None
     missing = [
         p.name
         for p in signature.parameters.values()
-        if p.name != "self" and p.default is inspect.Parameter.empty
+        if p.name != "self"
+        and p.default is inspect.Parameter.empty
         and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         and p.name not in params
     ]

@@ -54,7 +54,8 @@ class Loop(StaticStrategy):
             head = self.config.d_model * self.config.vocab_size
             text += (
                 f"; unique layer parameters {n * per_layer:,} (+{head:,} embedding), applied per token "
-                f"{len(plan) * per_layer:,}; inference {inference_flops_per_token(self.config, len(plan), self.config.max_seq_len):.4g} "
+                f"{len(plan) * per_layer:,}; inference "
+                f"{inference_flops_per_token(self.config, len(plan), self.config.max_seq_len):.4g} "
                 f"FLOPs/token at seq_len {self.config.max_seq_len} (= a {len(plan)}-layer standard model)"
             )
         return text

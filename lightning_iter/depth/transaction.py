@@ -25,7 +25,7 @@ def grow_layers(
     insert_at: int,
     optimizer: torch.optim.Optimizer | None = None,
 ) -> list[tuple[nn.Parameter, nn.Parameter]]:
-    """Insert deep copies of `model.layers[sources]` (in that order) at `insert_at`; return (source, copy) parameters."""
+    """Insert deep copies of `model.layers[sources]` (in that order) at `insert_at`; return (source, copy) params."""
     n = model.n_unique
     if not is_identity(model.plan):
         raise ConfigError(
@@ -54,7 +54,9 @@ def grow_layers(
         owner = {id(p): g for g, group in enumerate(optimizer.param_groups) for p in group["params"]}
         for src, new in pairs:
             if id(src) not in owner:
-                raise ConfigError("growth: a source parameter is not in the optimizer; was the optimizer built for this model?")
+                raise ConfigError(
+                    "growth: a source parameter is not in the optimizer; was the optimizer built for this model?"
+                )
             group_of[id(new)] = owner[id(src)]
             if src in optimizer.state:
                 new_state[new] = copy.deepcopy(optimizer.state[src])

@@ -68,9 +68,13 @@ def icl_sweep(
     for task, depth in pairs:
         limit = max_shots_that_fit(tokenizer, task, depth, window, seed)
         if limit < 0:
-            raise ConfigError(f"even a 0-shot prompt of {key(task, depth)} does not fit the model window of {window} tokens")
+            raise ConfigError(
+                f"even a 0-shot prompt of {key(task, depth)} does not fit the model window of {window} tokens"
+            )
         limits[key(task, depth)] = limit
-        plan[key(task, depth)] = [s for s in (default_shots(limit) if shots is None else sorted(set(shots))) if s <= limit]
+        plan[key(task, depth)] = [
+            s for s in (default_shots(limit) if shots is None else sorted(set(shots))) if s <= limit
+        ]
     curves: dict[str, list[list[float]]] = {}
     total = sum(len(v) for v in plan.values())
     bar = tqdm(total=total, desc="icl sweep", disable=not progress)
@@ -78,10 +82,25 @@ def icl_sweep(
         name = key(task, depth)
         curves[name] = []
         for k in plan[name]:
-            result = evaluate_primitives(model, tokenizer, [task], [depth], n_items=n_items, shots=k,
-                                         batch_size=batch_size, seed=seed, progress=False)
+            result = evaluate_primitives(
+                model,
+                tokenizer,
+                [task],
+                [depth],
+                n_items=n_items,
+                shots=k,
+                batch_size=batch_size,
+                seed=seed,
+                progress=False,
+            )
             curves[name].append([k, result["accuracy"][name]])
             bar.update(1)
     bar.close()
-    return {"window": window, "limit": limits, "curves": curves, "chance": {key(t, d): chance(t) for t, d in pairs},
-            "n_items": n_items, "seed": seed}
+    return {
+        "window": window,
+        "limit": limits,
+        "curves": curves,
+        "chance": {key(t, d): chance(t) for t, d in pairs},
+        "n_items": n_items,
+        "seed": seed,
+    }

@@ -82,8 +82,15 @@ class LightningIterLM(LM):
 
     def _score(self, pairs: list[tuple[list[int], list[int]]], disable_tqdm: bool) -> list:
         pad = self.tok.pad_id if self.tok.pad_id is not None else 0
-        return score_requests(self.model, pairs, batch_size=self.batch_size, max_len=self.max_length, pad_id=pad,
-                              progress=not disable_tqdm, desc="loglikelihood")
+        return score_requests(
+            self.model,
+            pairs,
+            batch_size=self.batch_size,
+            max_len=self.max_length,
+            pad_id=pad,
+            progress=not disable_tqdm,
+            desc="loglikelihood",
+        )
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         """(summed log-prob of the continuation, whether greedy decoding gives it) for each (context, continuation)."""
@@ -102,7 +109,9 @@ class LightningIterLM(LM):
         for n, request in enumerate(requests):
             (text,) = request.args[:1]
             windows = get_rolling_token_windows(
-                token_list=self.tok.encode(text), prefix_token=self.eot_token_id, max_seq_len=self.max_length,
+                token_list=self.tok.encode(text),
+                prefix_token=self.eot_token_id,
+                max_seq_len=self.max_length,
                 context_len=1,
             )
             for window in map(make_disjoint_window, windows):
@@ -125,15 +134,15 @@ class LightningIterLM(LM):
             until = [until] if isinstance(until, str) else list(until)
             max_new = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
             ids = self.tok.encode(context) or [self.eot_token_id]
-            ids = ids[-max(1, self.max_length - max_new):]
+            ids = ids[-max(1, self.max_length - max_new) :]
             prompt = torch.tensor([ids], dtype=torch.long, device=self.device)
             result = generate(self.model, prompt, max_new, eos_id=self.eot_token_id)
             new = [t for t in result.new_tokens[0].tolist()]
             if self.eot_token_id in new:
-                new = new[:new.index(self.eot_token_id)]
+                new = new[: new.index(self.eot_token_id)]
             text = self.tok.decode(new)
             for stop in until:
                 if stop and stop in text:
-                    text = text[:text.index(stop)]
+                    text = text[: text.index(stop)]
             outputs.append(text)
         return outputs

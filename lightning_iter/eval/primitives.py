@@ -86,7 +86,9 @@ def make_example(
     return Example(task, depth, shots, prompt, tuple(choices), choices.index(query.answer), query)
 
 
-def test_set(task: str, depth: int = 0, n_items: int = DEFAULT_ITEMS, shots: int = MAX_SHOTS, seed: int = 0) -> list[Example]:
+def test_set(
+    task: str, depth: int = 0, n_items: int = DEFAULT_ITEMS, shots: int = MAX_SHOTS, seed: int = 0
+) -> list[Example]:
     """The fixed test set: items 0..n_items-1 of `make_example(task, depth, shots, seed, index)`."""
     check_int("n_items", n_items, 1)
     return [make_example(task, depth, shots, seed, index=i) for i in range(n_items)]
@@ -124,8 +126,14 @@ def chance(task: str) -> float:
 
 
 def score_examples(
-    model: nn.Module, tokenizer: Tokenizer, examples: Sequence[Example], *, batch_size: int = 32,
-    progress: bool = False, desc: str = "primitives", end_of_text: bool = True,
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    examples: Sequence[Example],
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+    desc: str = "primitives",
+    end_of_text: bool = True,
 ) -> tuple[list[int], list[bool]]:
     """Predicted choice index of every example (one batched pass over all (prompt, choice) rows) and whether
     its prompt had to be cut to fit the model's window. `end_of_text` appends EOS to every choice (see above)."""
@@ -137,8 +145,9 @@ def score_examples(
             requests.append((context, continuation + end))
             owners.append(n)
     pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
-    scores = score_requests(model, requests, batch_size=batch_size, max_len=context_window(model), pad_id=pad,
-                            progress=progress, desc=desc)
+    scores = score_requests(
+        model, requests, batch_size=batch_size, max_len=context_window(model), pad_id=pad, progress=progress, desc=desc
+    )
     best: list[tuple[float, int]] = [(-float("inf"), -1)] * len(examples)
     offsets = [0] * len(examples)
     truncated = [False] * len(examples)
@@ -172,17 +181,18 @@ def evaluate_primitives(
     pairs = task_keys(tasks, depths)
     sets = {key(task, depth): test_set(task, depth, n_items, shots, seed) for task, depth in pairs}
     examples = [example for items in sets.values() for example in items]
-    predicted, cut = score_examples(model, tokenizer, examples, batch_size=batch_size, progress=progress,
-                                    desc="primitives", end_of_text=end_of_text)
+    predicted, cut = score_examples(
+        model, tokenizer, examples, batch_size=batch_size, progress=progress, desc="primitives", end_of_text=end_of_text
+    )
     accuracy, chances, truncated = {}, {}, {}
     start = 0
     for (task, _), (name, items) in zip(pairs, sets.items()):
         metric = MeanMetric()
-        for example, choice in zip(items, predicted[start:start + len(items)]):
+        for example, choice in zip(items, predicted[start : start + len(items)]):
             metric.update(float(choice == example.answer))
         accuracy[name] = float(metric.compute())
         chances[name] = chance(task)
-        truncated[name] = sum(cut[start:start + len(items)]) / len(items)
+        truncated[name] = sum(cut[start : start + len(items)]) / len(items)
         start += len(items)
     per_task: dict[str, list[float]] = {}
     for (task, _), value in zip(pairs, accuracy.values()):

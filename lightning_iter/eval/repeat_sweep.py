@@ -66,7 +66,9 @@ def repeat_sweep(
         plan = repeat_block(base, start, end, extra)
         with model.using_plan(plan):
             row: dict[str, Any] = {
-                "extra": extra, "plan": list(plan), "depth": len(plan),
+                "extra": extra,
+                "plan": list(plan),
+                "depth": len(plan),
                 "inference_flops_per_token": inference_flops_per_token(model.config, len(plan), seq_len),
             }
             for measure in measures:

@@ -90,8 +90,12 @@ def bar_chart(
 
 
 def line_chart(
-    series: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, title: str, xlabel: str,
-    chance: Mapping[str, float] | None = None, logx: bool = False,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    path: str | Path,
+    title: str,
+    xlabel: str,
+    chance: Mapping[str, float] | None = None,
+    logx: bool = False,
 ) -> Path:
     """One line per series of (x, accuracy) points, optional dotted chance levels: the sweeps' figure."""
     import matplotlib

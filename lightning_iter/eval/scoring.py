@@ -37,7 +37,7 @@ def encode_pair(tokenizer: Tokenizer, context: str, continuation: str) -> tuple[
     whole = tokenizer.encode(context + continuation)
     ctx = tokenizer.encode(context)
     if len(ctx) < len(whole) and whole[: len(ctx)] == ctx:
-        return ctx, whole[len(ctx):]
+        return ctx, whole[len(ctx) :]
     return ctx, tokenizer.encode(continuation)
 
 
@@ -81,7 +81,7 @@ def score_requests(
         if len(continuation) > max_len:
             raise ValueError(f"continuation of {len(continuation)} tokens exceeds the model window of {max_len}")
         full = list(context) + list(continuation)
-        keep = full[-(max_len + 1):]
+        keep = full[-(max_len + 1) :]
         rows.append((keep, len(continuation), len(full) > len(keep)))
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
     device = model_device(model)
@@ -90,7 +90,7 @@ def score_requests(
     results: list[Score | None] = [None] * len(rows)
     try:
         for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress, leave=False):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             width = max(len(rows[i][0]) for i in chunk) - 1
             inputs = torch.full((len(chunk), width), pad_id, dtype=torch.long)
             targets = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -100,7 +100,7 @@ def score_requests(
                 length = len(ids) - 1
                 inputs[r, :length] = torch.tensor(ids[:-1])
                 targets[r, :length] = torch.tensor(ids[1:])
-                mask[r, length - n_cont:length] = True
+                mask[r, length - n_cont : length] = True
             inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
             logprobs = torch.log_softmax(continuation_logits(model, inputs, mask).float(), dim=-1)
             wanted = targets[mask]

@@ -34,7 +34,9 @@ def sft_examples(task: str, depths: Sequence[int], n: int, shots: int, seed: int
     """`n` training items, `n / len(depths)` per depth (n must divide evenly), shuffled."""
     if n % len(depths):
         raise ConfigError(f"--sizes value {n} does not split equally over depths {list(depths)}")
-    items = [make_example(task, d, shots, seed, i, namespace=SFT_NAMESPACE) for d in depths for i in range(n // len(depths))]
+    items = [
+        make_example(task, d, shots, seed, i, namespace=SFT_NAMESPACE) for d in depths for i in range(n // len(depths))
+    ]
     random.Random(f"{SFT_NAMESPACE}:{seed}:order:{n}").shuffle(items)
     return items
 
@@ -44,21 +46,28 @@ def sft_batch(tokenizer: Tokenizer, items: Sequence[Any], window: int) -> tuple[
     rows = []
     for item in items:
         context, answer = encode_pair(tokenizer, item.prompt, " " + item.target)
-        full = (context + answer + [tokenizer.eos_id])[-(window + 1):]
+        full = (context + answer + [tokenizer.eos_id])[-(window + 1) :]
         rows.append((full, len(answer) + 1))
     width = max(len(r[0]) for r in rows) - 1
     pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
     inputs = torch.full((len(rows), width), pad, dtype=torch.long)
     targets = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
     for r, (ids, n_answer) in enumerate(rows):
-        inputs[r, :len(ids) - 1] = torch.tensor(ids[:-1])
-        targets[r, len(ids) - 1 - n_answer:len(ids) - 1] = torch.tensor(ids[-n_answer:])
+        inputs[r, : len(ids) - 1] = torch.tensor(ids[:-1])
+        targets[r, len(ids) - 1 - n_answer : len(ids) - 1] = torch.tensor(ids[-n_answer:])
     return inputs, targets
 
 
 def fine_tune(
-    model: nn.Module, tokenizer: Tokenizer, items: Sequence[Any], *, epochs: int = 3, batch_size: int = 16,
-    lr: float = 3e-4, seed: int = 0, progress: bool = False,
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    items: Sequence[Any],
+    *,
+    epochs: int = 3,
+    batch_size: int = 16,
+    lr: float = 3e-4,
+    seed: int = 0,
+    progress: bool = False,
 ) -> list[float]:
     """AdamW on the answer-token loss for `epochs` passes over `items`; returns the loss of every step."""
     window = context_window(model)
@@ -73,7 +82,7 @@ def fine_tune(
         order = list(items)
         rng.shuffle(order)
         for start in range(0, len(order), batch_size):
-            inputs, targets = sft_batch(tokenizer, order[start:start + batch_size], window)
+            inputs, targets = sft_batch(tokenizer, order[start : start + batch_size], window)
             loss = model.loss(inputs.to(device), targets.to(device), ignore_index=IGNORE_INDEX)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -106,12 +115,23 @@ def sft_sweep(
     Returns `{"sizes": [0, *sizes], "curves": {"task@d": [[N, acc], ...]}, "final_loss": {N: loss}, ...}`.
     """
     if task not in ASSIGN_TASKS:
-        raise ConfigError(f"--task={task!r} is not allowed: the SFT sweep uses a variable-assignment task {ASSIGN_TASKS}")
+        raise ConfigError(
+            f"--task={task!r} is not allowed: the SFT sweep uses a variable-assignment task {ASSIGN_TASKS}"
+        )
     check_ints("--sizes", sizes, 1)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
-        return evaluate_primitives(m, tokenizer, [task], list(depths), n_items=n_items, shots=shots,
-                                   batch_size=batch_size * 2, seed=seed, progress=False)["accuracy"]
+        return evaluate_primitives(
+            m,
+            tokenizer,
+            [task],
+            list(depths),
+            n_items=n_items,
+            shots=shots,
+            batch_size=batch_size * 2,
+            seed=seed,
+            progress=False,
+        )["accuracy"]
 
     names = [key(task, d) for d in depths]
     before = evaluate(model)
@@ -121,13 +141,33 @@ def sft_sweep(
         tuned = copy.deepcopy(model)
         if untie:
             untie_layers(tuned)
-        losses = fine_tune(tuned, tokenizer, sft_examples(task, depths, n, shots, seed), epochs=epochs,
-                           batch_size=batch_size, lr=lr, seed=seed, progress=progress)
+        losses = fine_tune(
+            tuned,
+            tokenizer,
+            sft_examples(task, depths, n, shots, seed),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            progress=progress,
+        )
         final_loss[n] = losses[-1]
         after = evaluate(tuned)
         for name in names:
             curves[name].append([n, after[name]])
         del tuned
-    return {"task": task, "depths": list(depths), "sizes": [0, *sorted(set(sizes))], "curves": curves,
-            "final_loss": final_loss, "chance": {name: chance(task) for name in names}, "untie": untie,
-            "plan": list(model.plan), "shots": shots, "epochs": epochs, "lr": lr, "n_items": n_items, "seed": seed}
+    return {
+        "task": task,
+        "depths": list(depths),
+        "sizes": [0, *sorted(set(sizes))],
+        "curves": curves,
+        "final_loss": final_loss,
+        "chance": {name: chance(task) for name in names},
+        "untie": untie,
+        "plan": list(model.plan),
+        "shots": shots,
+        "epochs": epochs,
+        "lr": lr,
+        "n_items": n_items,
+        "seed": seed,
+    }

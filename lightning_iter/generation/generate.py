@@ -28,7 +28,7 @@ class GenerationResult:
 
     @property
     def new_tokens(self) -> torch.Tensor:
-        return self.tokens[:, self.prompt_length:]
+        return self.tokens[:, self.prompt_length :]
 
     @property
     def mean_passes(self) -> float | None:

@@ -44,7 +44,8 @@ class ModelConfig:
             )
         if (self.d_model // self.n_heads) % 2:
             raise ConfigError(
-                f"head width {self.d_model // self.n_heads} (model.d_model/model.n_heads) is odd: RoPE needs an even head width"
+                f"head width {self.d_model // self.n_heads} (model.d_model/model.n_heads) is odd: "
+                "RoPE needs an even head width"
             )
         check_choice("model.kernels", self.kernels, KERNEL_CHOICES)
         for field in ("rope_theta", "norm_eps", "init_std"):
@@ -55,7 +56,7 @@ class ModelConfig:
         return self.d_model // self.n_heads
 
     @classmethod
-    def from_name(cls, name: str, **overrides: Any) -> "ModelConfig":
+    def from_name(cls, name: str, **overrides: Any) -> ModelConfig:
         """Build a preset by name (`tiny`, `smollm-135m`, `smollm-360m`, `smollm-1.7b`), with field overrides."""
         if name not in PRESETS:
             raise ConfigError(f"model preset {name!r} is unknown: choose one of {', '.join(sorted(PRESETS))}")
@@ -71,11 +72,13 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed)
         if unknown:
-            raise ConfigError(f"model config field {unknown[0]!r} is unknown: allowed fields are {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"model config field {unknown[0]!r} is unknown: allowed fields are {', '.join(sorted(allowed))}"
+            )
         return cls(**data)
 
 
@@ -85,15 +88,33 @@ PRESETS: dict[str, ModelConfig] = {
     # Byte-level vocabulary of the built-in tokenizer; small enough for CPU tests and the quickstart.
     "tiny": ModelConfig(name="tiny"),
     "smollm-135m": ModelConfig(
-        name="smollm-135m", vocab_size=_COSMO2_VOCAB, d_model=576, n_layers=30, n_heads=9, n_kv_heads=3,
-        ffn_dim=1536, max_seq_len=2048,
+        name="smollm-135m",
+        vocab_size=_COSMO2_VOCAB,
+        d_model=576,
+        n_layers=30,
+        n_heads=9,
+        n_kv_heads=3,
+        ffn_dim=1536,
+        max_seq_len=2048,
     ),
     "smollm-360m": ModelConfig(
-        name="smollm-360m", vocab_size=_COSMO2_VOCAB, d_model=960, n_layers=32, n_heads=15, n_kv_heads=5,
-        ffn_dim=2560, max_seq_len=2048,
+        name="smollm-360m",
+        vocab_size=_COSMO2_VOCAB,
+        d_model=960,
+        n_layers=32,
+        n_heads=15,
+        n_kv_heads=5,
+        ffn_dim=2560,
+        max_seq_len=2048,
     ),
     "smollm-1.7b": ModelConfig(
-        name="smollm-1.7b", vocab_size=_COSMO2_VOCAB, d_model=2048, n_layers=24, n_heads=32, n_kv_heads=32,
-        ffn_dim=8192, max_seq_len=2048,
+        name="smollm-1.7b",
+        vocab_size=_COSMO2_VOCAB,
+        d_model=2048,
+        n_layers=24,
+        n_heads=32,
+        n_kv_heads=32,
+        ffn_dim=8192,
+        max_seq_len=2048,
     ),
 }

@@ -36,8 +36,13 @@ def tokenizer_files(spec: dict[str, Any]) -> dict[str, str]:
     return {"tokenizer.json": spec["json"], "tokenizer_config.json": json.dumps(config, indent=2) + "\n"}
 
 
-def hf_config(model: Transformer, *, dtype: torch.dtype, token_ids: dict[str, int | None] | None = None,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def hf_config(
+    model: Transformer,
+    *,
+    dtype: torch.dtype,
+    token_ids: dict[str, int | None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The `config.json` of `model` unrolled along its plan, as `LlamaForCausalLM` (transformers 4.x and 5.x)."""
     config = model.config
     used = sorted(set(model.plan))

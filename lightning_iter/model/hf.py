@@ -35,11 +35,18 @@ IMPORT_OVERRIDES = ("kernels", "max_seq_len", "init_std", "name")
 
 _SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-_HF_FIELD_NAMES = {"model.vocab_size": "vocab_size", "model.d_model": "hidden_size",
-                   "model.n_layers": "num_hidden_layers", "model.n_heads": "num_attention_heads",
-                   "model.n_kv_heads": "num_key_value_heads", "model.ffn_dim": "intermediate_size",
-                   "model.max_seq_len": "max_position_embeddings", "model.rope_theta": "rope_theta",
-                   "model.norm_eps": "rms_norm_eps", "model.init_std": "initializer_range"}
+_HF_FIELD_NAMES = {
+    "model.vocab_size": "vocab_size",
+    "model.d_model": "hidden_size",
+    "model.n_layers": "num_hidden_layers",
+    "model.n_heads": "num_attention_heads",
+    "model.n_kv_heads": "num_key_value_heads",
+    "model.ffn_dim": "intermediate_size",
+    "model.max_seq_len": "max_position_embeddings",
+    "model.rope_theta": "rope_theta",
+    "model.norm_eps": "rms_norm_eps",
+    "model.init_std": "initializer_range",
+}
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # old checkpoints store the RoPE table; we compute it
 
 
@@ -73,8 +80,9 @@ def _rope_theta(data: dict[str, Any], source: str) -> float:
             _reject(source, key, params, "expected a JSON object or null")
         kind = params.get("rope_type", params.get("type", "default"))
         if kind != "default":
-            _reject(source, f"{key}.rope_type", kind,
-                    "RoPE scaling variants are not implemented; only 'default' RoPE is")
+            _reject(
+                source, f"{key}.rope_type", kind, "RoPE scaling variants are not implemented; only 'default' RoPE is"
+            )
         factor = params.get("partial_rotary_factor", 1.0)
         if factor != 1.0:
             _reject(source, f"{key}.partial_rotary_factor", factor, "only full-width RoPE (1.0) is implemented")
@@ -87,8 +95,12 @@ def _check_supported(data: dict[str, Any], source: str) -> None:
     """Reject, by name, every Llama-family feature our `Transformer` does not implement."""
     architectures = data.get("architectures")
     if architectures is not None and architectures != [ARCHITECTURE]:
-        _reject(source, "architectures", architectures,
-                f"only [{ARCHITECTURE!r}] (Llama, SmolLM, TinyLlama) can be imported")
+        _reject(
+            source,
+            "architectures",
+            architectures,
+            f"only [{ARCHITECTURE!r}] (Llama, SmolLM, TinyLlama) can be imported",
+        )
     model_type = data.get("model_type", MODEL_TYPE if architectures else None)
     if model_type != MODEL_TYPE:
         _reject(source, "model_type", model_type, f"only {MODEL_TYPE!r} models can be imported")
@@ -104,9 +116,14 @@ def _check_supported(data: dict[str, Any], source: str) -> None:
     if layer_types is not None and any(kind != "full_attention" for kind in layer_types):
         _reject(source, "layer_types", sorted(set(layer_types)), "only 'full_attention' layers are implemented")
     if data.get("quantization_config") is not None:
-        _reject(source, "quantization_config", data["quantization_config"].get("quant_method", "?")
-                if isinstance(data["quantization_config"], dict) else data["quantization_config"],
-                "only unquantized float weights can be imported")
+        _reject(
+            source,
+            "quantization_config",
+            data["quantization_config"].get("quant_method", "?")
+            if isinstance(data["quantization_config"], dict)
+            else data["quantization_config"],
+            "only unquantized float weights can be imported",
+        )
 
 
 def config_from_hf(data: dict[str, Any], source: str = "config.json") -> ModelConfig:
@@ -117,10 +134,20 @@ def config_from_hf(data: dict[str, Any], source: str = "config.json") -> ModelCo
         raise ConfigError(f"{source} has no {missing[0]!r}: a Llama config needs {', '.join(REQUIRED_FIELDS)}")
     hidden, heads = data["hidden_size"], data["num_attention_heads"]
     head_dim = data.get("head_dim")
-    if head_dim is not None and isinstance(hidden, int) and isinstance(heads, int) and heads and not hidden % heads \
-            and head_dim != hidden // heads:
-        _reject(source, "head_dim", head_dim,
-                f"our model ties the head width to hidden_size/num_attention_heads={hidden // heads}")
+    if (
+        head_dim is not None
+        and isinstance(hidden, int)
+        and isinstance(heads, int)
+        and heads
+        and not hidden % heads
+        and head_dim != hidden // heads
+    ):
+        _reject(
+            source,
+            "head_dim",
+            head_dim,
+            f"our model ties the head width to hidden_size/num_attention_heads={hidden // heads}",
+        )
     name = data.get(EXTRA_KEY, {}).get("config", {}).get("name") if isinstance(data.get(EXTRA_KEY), dict) else None
     try:
         return ModelConfig(
@@ -298,8 +325,11 @@ def load_hf(
             if ours not in state:
                 state[ours] = tensor
             elif not torch.equal(state[ours], tensor):  # an exported copy was changed since: keep it untied
-                warnings.warn(f"hf:{directory}: {name} differs from the other copies of layer {ours.split('.')[1]}; "
-                              "importing every layer as a unique layer", stacklevel=2)
+                warnings.warn(
+                    f"hf:{directory}: {name} differs from the other copies of layer {ours.split('.')[1]}; "
+                    "importing every layer as a unique layer",
+                    stacklevel=2,
+                )
                 return load_hf(path, dtype=dtype, retie=False, **overrides)
     model.load_state_dict(state, assign=True, strict=True)
     model.rotary = RotaryEmbedding(config.head_dim, config.rope_theta)  # its table was built on the meta device

@@ -144,8 +144,13 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv_cache: KVSlot | None = None,
-        keep_attn: Mask = None, parts: bool = False,
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        kv_cache: KVSlot | None = None,
+        keep_attn: Mask = None,
+        parts: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The layer output; with `parts=True` the triple (a, m, out) of attention output, MLP output and out.
 

@@ -104,7 +104,7 @@ def skip_block(plan: Plan, start: int, size: int) -> Plan:
     _check_block(plan, "skip", start, size)
     if size >= len(plan):
         raise PlanError(f"skip size={size} is not allowed: it would remove all {len(plan)} positions of the plan")
-    return plan[:start] + plan[start + size:]
+    return plan[:start] + plan[start + size :]
 
 
 def swap_blocks(plan: Plan, start: int, size: int) -> Plan:
@@ -117,7 +117,7 @@ def swap_blocks(plan: Plan, start: int, size: int) -> Plan:
 def reverse_block(plan: Plan, start: int, size: int) -> Plan:
     """`plan` with positions [start, start+size) in reverse order (seed 004 §4.3)."""
     _check_block(plan, "reverse", start, size)
-    return plan[:start] + plan[start:start + size][::-1] + plan[start + size:]
+    return plan[:start] + plan[start : start + size][::-1] + plan[start + size :]
 
 
 @dataclass(frozen=True)
@@ -134,16 +134,16 @@ class LoopSpan:
 
     def check(self, plan: Plan) -> None:
         """Raise PlanError unless this span really is a repeated block of `plan`."""
-        block = plan[self.start:self.start + self.size]
-        if self.end > len(plan) or block * self.passes != plan[self.start:self.end]:
+        block = plan[self.start : self.start + self.size]
+        if self.end > len(plan) or block * self.passes != plan[self.start : self.end]:
             raise PlanError(f"{self} is not a repeated block of plan {plan}")
 
 
 def _passes(plan: Plan, start: int, size: int) -> int:
     """How many times the block plan[start:start+size] runs back to back from `start`."""
-    block = plan[start:start + size]
+    block = plan[start : start + size]
     passes = 1
-    while plan[start + passes * size:start + (passes + 1) * size] == block:
+    while plan[start + passes * size : start + (passes + 1) * size] == block:
         passes += 1
     return passes
 
@@ -154,7 +154,7 @@ def loop_spans(plan: Plan) -> list[LoopSpan]:
     n = len(plan)
     for size in range(1, n // 2 + 1):
         for start in range(0, n - 2 * size + 1):
-            if start >= size and plan[start - size:start] == plan[start:start + size]:
+            if start >= size and plan[start - size : start] == plan[start : start + size]:
                 continue  # inside a run that starts earlier
             passes = _passes(plan, start, size)
             if passes >= 2:

@@ -229,4 +229,3 @@ class Transformer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_unique={self.n_unique}, plan={self._plan}"
-

@@ -29,8 +29,13 @@ def test_all_writes_every_output_and_the_index(tokens, tmp_path):
     assert "| 5 | 3 |" in index  # the per-depth table names the unique layer at each depth
     assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporary files
     lens = json.loads((tmp_path / "tuned_lens.json").read_text())
-    reused = Context(model, ByteTokenizer(), tokens, tmp_path / "again",
-                     AnalysisOptions(**{**FAST, "tuned_lens_path": str(tmp_path / "tuned_lens.safetensors")}))
+    reused = Context(
+        model,
+        ByteTokenizer(),
+        tokens,
+        tmp_path / "again",
+        AnalysisOptions(**{**FAST, "tuned_lens_path": str(tmp_path / "tuned_lens.safetensors")}),
+    )
     again = run_analyses(reused, ["tuned_lens"])["analyses"]["tuned_lens"]
     assert again["per_depth"]["KL tuned"] == pytest.approx(lens["kl_tuned"])
 
@@ -55,6 +60,7 @@ def test_final_depth_accuracy_equals_the_evaluation_suite():
     model = small_model(n_layers=2, seed=3)
     items = primitive_items("copy_random", 6, shots=1)
     ours = choice_accuracy(model, ByteTokenizer(), items)[2]
-    theirs = evaluate_primitives(model, ByteTokenizer(), tasks=["copy_random"], depths=[0], n_items=6, shots=1,
-                                 progress=False)
+    theirs = evaluate_primitives(
+        model, ByteTokenizer(), tasks=["copy_random"], depths=[0], n_items=6, shots=1, progress=False
+    )
     assert ours == pytest.approx(theirs["accuracy"]["copy_random@0"])

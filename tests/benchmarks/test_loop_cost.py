@@ -4,7 +4,20 @@ import json
 
 from tests.helpers import load_benchmark
 
-FLAGS = ["--n_layers", "2", "--block", "0:1", "--batch", "1", "--seq_len", "16", "--prompt_len", "4", "--new_tokens", "2"]
+FLAGS = [
+    "--n_layers",
+    "2",
+    "--block",
+    "0:1",
+    "--batch",
+    "1",
+    "--seq_len",
+    "16",
+    "--prompt_len",
+    "4",
+    "--new_tokens",
+    "2",
+]
 
 
 def load():

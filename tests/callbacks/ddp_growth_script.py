@@ -19,8 +19,16 @@ def main(out: Path) -> None:
     recorder = Recorder()
     lm = small_lm({"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 6}, n_layers=3)
     trainer = L.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_steps=6, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[recorder],
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=6,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[recorder],
         gradient_clip_val=1.0,
     )
     trainer.fit(lm, small_data())

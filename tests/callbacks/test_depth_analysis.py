@@ -10,10 +10,10 @@ from lightning_iter.errors import ConfigError
 from tests.helpers import small_data, small_lm, trainer
 
 
-
 def test_analyses_follow_growth_and_reach_tensorboard(tmp_path):
-    callback = DepthAnalysis(every_n_steps=2, analyses="depth_score,similarity", n_examples=2, seq_len=12,
-                             options={"block_size": 1})
+    callback = DepthAnalysis(
+        every_n_steps=2, analyses="depth_score,similarity", n_examples=2, seq_len=12, options={"block_size": 1}
+    )
     logger = TensorBoardLogger(tmp_path, name="tb")
     lm = small_lm({"name": "lidas", "block_size": 1, "horizon": 4, "initial_depth": 1}, n_layers=3)
     t = trainer(max_steps=6, logger=logger, callbacks=[DepthSchedule(), callback])

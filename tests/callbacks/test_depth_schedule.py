@@ -50,7 +50,9 @@ def test_resume_continues_exactly_as_the_uninterrupted_run(uninterrupted, resume
     run = trainer(max_steps=8, callbacks=[recorder])
     run.fit(small_lm(GROW, n_layers=3), small_data(), ckpt_path=str(root / f"step={resume_step}.ckpt"))
     assert [row[:2] for row in recorder.rows] == [row[:2] for row in rows[resume_step:]]
-    torch.testing.assert_close([row[2] for row in recorder.rows], [row[2] for row in rows[resume_step:]], rtol=0, atol=0)
+    torch.testing.assert_close(
+        [row[2] for row in recorder.rows], [row[2] for row in rows[resume_step:]], rtol=0, atol=0
+    )
 
 
 def test_checkpoint_records_the_plan_and_loads_at_that_depth(uninterrupted):
@@ -66,16 +68,26 @@ def test_checkpoint_records_the_plan_and_loads_at_that_depth(uninterrupted):
 
 def test_checkpoint_from_another_model_is_rejected(uninterrupted):
     root, _, _ = uninterrupted
-    other = LanguageModel(arch="tiny", arch_overrides={"d_model": 64, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64, "n_layers": 3}, depth=GROW)
+    other = LanguageModel(
+        arch="tiny",
+        arch_overrides={"d_model": 64, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64, "n_layers": 3},
+        depth=GROW,
+    )
     checkpoint = torch.load(root / "step=4.ckpt", weights_only=False)
-    with pytest.raises(CheckpointError, match=r"checkpoint is from another model: it has model.d_model=32, this run builds model.d_model=64"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"checkpoint is from another model: it has model.d_model=32, this run builds model.d_model=64",
+    ):
         other.on_load_checkpoint(checkpoint)
     with pytest.raises(CheckpointError, match="not written by lightning_iter"):
         other.on_load_checkpoint({"state_dict": {}})
 
 
 def test_baseline_and_loop_train_without_growth():
-    for depth, unique, effective in (({"name": "baseline"}, 3, 3), ({"name": "loop", "layers": 2, "repeats": 2, "encode": 1, "decode": 1}, 4, 6)):
+    for depth, unique, effective in (
+        ({"name": "baseline"}, 3, 3),
+        ({"name": "loop", "layers": 2, "repeats": 2, "encode": 1, "decode": 1}, 4, 6),
+    ):
         recorder = Recorder()
         lm = small_lm(depth, n_layers=3)
         trainer(max_steps=3, callbacks=[recorder]).fit(lm, small_data())

@@ -9,7 +9,6 @@ from lightning_iter.errors import ConfigError
 from tests.helpers import small_data, small_lm, trainer
 
 
-
 def test_primitives_are_logged_every_n_steps(tmp_path):
     callback = PrimitivesEval(every_n_steps=2, tasks=["assign_basic"], depths=[0], n_items=4, shots=0, batch_size=8)
     logger = TensorBoardLogger(tmp_path, name="tb")

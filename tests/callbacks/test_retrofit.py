@@ -49,8 +49,12 @@ def retrofitted_run(tmp_path_factory):
 def test_plan_switches_exactly_at_start_step_after_growth(retrofitted_run):
     _, rows, lm = retrofitted_run
     assert [(step, plan, calls) for step, plan, calls, _ in rows] == [
-        (0, (0,), 1), (1, (0, 1), 2), (2, (0, 1), 2),
-        (3, (0, 1, 2, 1, 2), 5), (4, (0, 1, 2, 1, 2), 5), (5, (0, 1, 2, 1, 2), 5),
+        (0, (0,), 1),
+        (1, (0, 1), 2),
+        (2, (0, 1), 2),
+        (3, (0, 1, 2, 1, 2), 5),
+        (4, (0, 1, 2, 1, 2), 5),
+        (5, (0, 1, 2, 1, 2), 5),
     ]
     assert lm.model.n_unique == 3  # no new weights
 
@@ -61,7 +65,8 @@ def test_resume_continues_exactly_as_the_uninterrupted_run(retrofitted_run, resu
     L.seed_everything(123)
     recorder = PlanRecorder()
     trainer(max_steps=6, callbacks=[recorder]).fit(
-        small_lm(RETROFITTED, n_layers=3), small_data(), ckpt_path=str(root / f"step={resume_step}.ckpt"))
+        small_lm(RETROFITTED, n_layers=3), small_data(), ckpt_path=str(root / f"step={resume_step}.ckpt")
+    )
     assert [row[:3] for row in recorder.rows] == [row[:3] for row in rows[resume_step:]]
     torch.testing.assert_close([r[3] for r in recorder.rows], [r[3] for r in rows[resume_step:]], rtol=0, atol=0)
 
@@ -77,7 +82,8 @@ def test_a_run_without_the_stage_is_retrofitted_on_resume(retrofitted_run, tmp_p
     monkeypatch.setattr(depth_schedule, "rank_zero_info", messages.append)
     recorder = PlanRecorder()
     trainer(max_steps=6, callbacks=[recorder]).fit(
-        small_lm(RETROFITTED, n_layers=3), small_data(), ckpt_path=str(tmp_path / "plain.ckpt"))
+        small_lm(RETROFITTED, n_layers=3), small_data(), ckpt_path=str(tmp_path / "plain.ckpt")
+    )
     assert [row[:3] for row in recorder.rows] == [row[:3] for row in rows[3:]]
     torch.testing.assert_close([r[3] for r in recorder.rows], [r[3] for r in rows[3:]], rtol=0, atol=0)
     steps = [m for m in messages if m.startswith("[lightning_iter] step")]
@@ -105,25 +111,33 @@ def test_block_of_a_grown_model_and_bad_arguments():
     with pytest.raises(ConfigError, match="extra"):
         Retrofit.from_spec(dict(start_step=0, block="1:2", extra=0))
     with pytest.raises(ConfigError, match="before the last growth step"):
-        trainer(max_steps=2).fit(small_lm({**GROW, "retrofit": {"start_step": 1, "block": "0:1"}}, n_layers=3),
-                                 small_data())
+        trainer(max_steps=2).fit(
+            small_lm({**GROW, "retrofit": {"start_step": 1, "block": "0:1"}}, n_layers=3), small_data()
+        )
 
 
 @pytest.mark.parametrize(
     "retrofit, message",
     [
-        ({"start_step": 3, "block": "2:4"},
-         r"depth.retrofit.block=2:4 is outside the full-depth plan: it has effective depth 3, so the block must lie "
-         r"within plan positions 0:3"),
-        ({"start_step": 3, "block": "3:1"},
-         r"depth.retrofit.block='3:1' is not allowed: write plan positions START:END"),
-        ({"start_step": 3, "block": "1:2", "extra": 0},
-         r"depth.retrofit.extra=0 is not allowed: it must be an integer >= 1"),
-        ({"start_step": -1, "block": "1:2"},
-         r"depth.retrofit.start_step=-1 is not allowed: it must be an integer >= 0"),
+        (
+            {"start_step": 3, "block": "2:4"},
+            r"depth.retrofit.block=2:4 is outside the full-depth plan: it has effective depth 3, so the block must lie "
+            r"within plan positions 0:3",
+        ),
+        (
+            {"start_step": 3, "block": "3:1"},
+            r"depth.retrofit.block='3:1' is not allowed: write plan positions START:END",
+        ),
+        (
+            {"start_step": 3, "block": "1:2", "extra": 0},
+            r"depth.retrofit.extra=0 is not allowed: it must be an integer >= 1",
+        ),
+        (
+            {"start_step": -1, "block": "1:2"},
+            r"depth.retrofit.start_step=-1 is not allowed: it must be an integer >= 0",
+        ),
         ({"start_step": 3, "block_index": 0}, r"depth.retrofit.block_size=None is not allowed"),
-        ({"start_step": 3, "block": "1:2", "extras": 2},
-         r"depth.retrofit.extras is not a field of the retrofit stage"),
+        ({"start_step": 3, "block": "1:2", "extras": 2}, r"depth.retrofit.extras is not a field of the retrofit stage"),
         ({"block": "1:2"}, r"depth.retrofit needs start_step"),
     ],
 )

@@ -15,19 +15,37 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 TINY_FIT = [
-    "--model.arch_overrides", '{"n_layers": 3, "d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64}',
-    "--model.depth", '{"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 4}',
-    "--model.warmup_steps", "1",
-    "--data.seq_len", "16", "--data.batch_size", "2", "--data.val_size", "4",
-    "--trainer.max_steps", "6", "--trainer.val_check_interval", "3", "--trainer.log_every_n_steps", "1",
-    "--trainer.enable_progress_bar", "false",
+    "--model.arch_overrides",
+    '{"n_layers": 3, "d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64}',
+    "--model.depth",
+    '{"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 4}',
+    "--model.warmup_steps",
+    "1",
+    "--data.seq_len",
+    "16",
+    "--data.batch_size",
+    "2",
+    "--data.val_size",
+    "4",
+    "--trainer.max_steps",
+    "6",
+    "--trainer.val_check_interval",
+    "3",
+    "--trainer.log_every_n_steps",
+    "1",
+    "--trainer.enable_progress_bar",
+    "false",
 ]
 
 
 def run_cli(*args, cwd=None):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run(
-        [sys.executable, "-m", "lightning_iter.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "lightning_iter.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
 
@@ -53,21 +71,36 @@ def test_quickstart_config_fit_end_to_end(tmp_path):
     assert ckpt.is_file()
     state = torch.load(ckpt, weights_only=False)["lightning_iter"]
     assert state["n_unique"] == 3 and state["plan"] == [0, 1, 2]
-    logs = Path(next(line for line in out.splitlines() if line.startswith("[lightning_iter] logs:")).split(": ", 1)[1].split()[0])
+    logs = Path(
+        next(line for line in out.splitlines() if line.startswith("[lightning_iter] logs:"))
+        .split(": ", 1)[1]
+        .split()[0]
+    )
     assert any(p.name.startswith("events.out.tfevents") for p in logs.iterdir())
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model.depth", '{"name": "growz"}'], "depth.name='growz' is not a known depth strategy: known strategies are baseline, lidas, loop, midas"),
-        (["--model.depth", '{"name": "midas", "block_size": 3, "horizon": 10}'], "depth.block_size=3 cannot reach the target depth 8"),
-        (["--model.depth", '{"name": "lidas", "block_size": 2, "initial_depth": 10, "horizon": 10}'], "depth.initial_depth=10 is above the target depth 8"),
+        (
+            ["--model.depth", '{"name": "growz"}'],
+            "depth.name='growz' is not a known depth strategy: known strategies are baseline, lidas, loop, midas",
+        ),
+        (
+            ["--model.depth", '{"name": "midas", "block_size": 3, "horizon": 10}'],
+            "depth.block_size=3 cannot reach the target depth 8",
+        ),
+        (
+            ["--model.depth", '{"name": "lidas", "block_size": 2, "initial_depth": 10, "horizon": 10}'],
+            "depth.initial_depth=10 is above the target depth 8",
+        ),
         (["--model.arch", "gpt5"], "model preset 'gpt5' is unknown"),
     ],
 )
 def test_bad_config_gives_one_clear_line(tmp_path, args, message):
-    result = run_cli("fit", "--config", str(ROOT / "configs/quickstart.yaml"), *args, "--trainer.max_steps", "1", cwd=tmp_path)
+    result = run_cli(
+        "fit", "--config", str(ROOT / "configs/quickstart.yaml"), *args, "--trainer.max_steps", "1", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -83,8 +116,17 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def _resume_with(tmp_path, ckpt_path):
-    return run_cli("fit", "--config", str(ROOT / "configs/quickstart.yaml"), *TINY_FIT, "--trainer.max_steps", "8",
-                   "--ckpt_path", str(ckpt_path), cwd=tmp_path)
+    return run_cli(
+        "fit",
+        "--config",
+        str(ROOT / "configs/quickstart.yaml"),
+        *TINY_FIT,
+        "--trainer.max_steps",
+        "8",
+        "--ckpt_path",
+        str(ckpt_path),
+        cwd=tmp_path,
+    )
 
 
 def test_resume_through_the_cli_continues_at_full_depth(tmp_path, tiny_checkpoint):
@@ -94,8 +136,15 @@ def test_resume_through_the_cli_continues_at_full_depth(tmp_path, tiny_checkpoin
 
 
 def test_validate_a_grown_checkpoint(tmp_path, tiny_checkpoint):
-    result = run_cli("validate", "--config", str(ROOT / "configs/quickstart.yaml"), *TINY_FIT,
-                     "--ckpt_path", str(tiny_checkpoint), cwd=tmp_path)
+    result = run_cli(
+        "validate",
+        "--config",
+        str(ROOT / "configs/quickstart.yaml"),
+        *TINY_FIT,
+        "--ckpt_path",
+        str(tiny_checkpoint),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "val/loss" in result.stdout
 
@@ -106,7 +155,9 @@ def test_checkpoint_of_another_model_is_rejected(tmp_path, tiny_checkpoint):
     torch.save(checkpoint, tmp_path / "other.ckpt")
     result = _resume_with(tmp_path, tmp_path / "other.ckpt")
     assert result.returncode == 2
-    assert "checkpoint is from another model: it has model.d_model=64, this run builds model.d_model=32" in result.stderr
+    assert (
+        "checkpoint is from another model: it has model.d_model=64, this run builds model.d_model=32" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

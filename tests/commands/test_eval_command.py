@@ -11,21 +11,44 @@ from lightning_iter.eval.nll import heldout_nll
 from lightning_iter.loading import load_model
 from tests.eval.checkpoints import tiny_model, write_checkpoint
 
-DATA = {"class_path": "lightning_iter.data.PrimitivesDataModule",
-        "init_args": {"seq_len": 16, "batch_size": 4, "val_size": 8}}
-
+DATA = {
+    "class_path": "lightning_iter.data.PrimitivesDataModule",
+    "init_args": {"seq_len": 16, "batch_size": 4, "val_size": 8},
+}
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt", tiny_model(n_layers=2, max_seq_len=128), DATA)
+    return write_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "tiny.ckpt", tiny_model(n_layers=2, max_seq_len=128), DATA
+    )
 
 
 def test_eval_writes_json_table_and_chart(ckpt, tmp_path, capsys):
     out = tmp_path / "eval"
-    status = cli_main(["eval", "--ckpt_path", str(ckpt), "--tasks", "assign_basic,copy_random", "--depths", "0,1",
-                       "--n_items", "4", "--shots", "0", "--heldout", "true", "--repeat", "0:2x1", "--out", str(out),
-                       "--progress", "false"])
+    status = cli_main(
+        [
+            "eval",
+            "--ckpt_path",
+            str(ckpt),
+            "--tasks",
+            "assign_basic,copy_random",
+            "--depths",
+            "0,1",
+            "--n_items",
+            "4",
+            "--shots",
+            "0",
+            "--heldout",
+            "true",
+            "--repeat",
+            "0:2x1",
+            "--out",
+            str(out),
+            "--progress",
+            "false",
+        ]
+    )
     assert status == 0
     result = json.loads((out / "results.json").read_text())
     assert result["plan"] == [0, 1, 0, 1]
@@ -54,13 +77,53 @@ def test_eval_rejects_bad_input_with_one_line(ckpt, tmp_path, capsys):
 
 
 def test_icl_and_sft_sweep_commands(ckpt, tmp_path):
-    assert cli_main(["icl_sweep", "--ckpt_path", str(ckpt), "--tasks", "assign_basic", "--depths", "0",
-                     "--n_items", "2", "--out", str(tmp_path / "icl"), "--progress", "false"]) == 0
+    assert (
+        cli_main(
+            [
+                "icl_sweep",
+                "--ckpt_path",
+                str(ckpt),
+                "--tasks",
+                "assign_basic",
+                "--depths",
+                "0",
+                "--n_items",
+                "2",
+                "--out",
+                str(tmp_path / "icl"),
+                "--progress",
+                "false",
+            ]
+        )
+        == 0
+    )
     icl = json.loads((tmp_path / "icl" / "icl_sweep.json").read_text())
     assert [k for k, _ in icl["curves"]["assign_basic@0"]][-1] == icl["limit"]["assign_basic@0"]
     assert (tmp_path / "icl" / "icl_sweep.png").is_file()
-    assert cli_main(["sft_sweep", "--ckpt_path", str(ckpt), "--sizes", "2", "--shots", "0", "--epochs", "1",
-                     "--n_items", "2", "--untie", "true", "--out", str(tmp_path / "sft"), "--progress", "false"]) == 0
+    assert (
+        cli_main(
+            [
+                "sft_sweep",
+                "--ckpt_path",
+                str(ckpt),
+                "--sizes",
+                "2",
+                "--shots",
+                "0",
+                "--epochs",
+                "1",
+                "--n_items",
+                "2",
+                "--untie",
+                "true",
+                "--out",
+                str(tmp_path / "sft"),
+                "--progress",
+                "false",
+            ]
+        )
+        == 0
+    )
     sft = json.loads((tmp_path / "sft" / "sft_sweep.json").read_text())
     assert sft["sizes"] == [0, 2] and sft["untie"] is True
     assert (tmp_path / "sft" / "sft_sweep.png").is_file()

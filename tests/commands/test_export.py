@@ -18,7 +18,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hf"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "grown.ckpt"
-    write_checkpoint(path, {"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3, max_steps=3)
+    write_checkpoint(
+        path, {"name": "lidas", "block_size": 1, "horizon": 2, "initial_depth": 2}, n_layers=3, max_steps=3
+    )
     return path
 
 
@@ -45,8 +47,10 @@ def test_export_imports_back_to_the_same_model(checkpoint, tmp_path, capsys):
 
 def test_repeated_plan_exports_unrolled_and_imports_tied(checkpoint, tmp_path):
     out = tmp_path / "rep"
-    assert main(["export", "--ckpt_path", str(checkpoint), "--out", str(out), "--repeat", "1:3x2",
-                 "--dtype", "bfloat16"]) == 0
+    assert (
+        main(["export", "--ckpt_path", str(checkpoint), "--out", str(out), "--repeat", "1:3x2", "--dtype", "bfloat16"])
+        == 0
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["num_hidden_layers"] == 7 and config["torch_dtype"] == "bfloat16"
     with safe_open(out / "model.safetensors", "pt") as f:

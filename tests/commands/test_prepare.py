@@ -50,20 +50,27 @@ def test_parquet_column_and_idempotent_rerun(setup, tmp_path, capsys):
     # other settings for the same --out: refused, unless --overwrite
     assert prepare("--files", files["parquet"], "--field", "body", "--tokenizer", "bytes", "--out", out) == 2
     assert "was prepared from other inputs/settings" in error_line(capsys)
-    assert prepare("--files", files["parquet"], "--field", "body", "--tokenizer", "bytes", "--out", out,
-                   "--overwrite", "true") == 0
+    assert (
+        prepare(
+            "--files", files["parquet"], "--field", "body", "--tokenizer", "bytes", "--out", out, "--overwrite", "true"
+        )
+        == 0
+    )
     assert json.loads((out / "lightning_iter_prepare.json").read_text())["tokenizer"] == {"kind": "bytes"}
     assert [p.name for p in tmp_path.iterdir()] == ["math"]  # no temporary directories left behind
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "input file .*missing.jsonl does not exist"),
-    ("empty", "input file .*empty.jsonl is empty"),
-    ("field", "has no field 'content': its fields are \\['id', 'text'\\]"),
-    ("column", "has no column 'text': its columns are \\['body', 'n'\\]"),
-    ("vocab", "--model_vocab_size=200 is smaller than the tokenizer's vocabulary \\(300 ids\\)"),
-    ("suffix", "has suffix '.csv'"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "input file .*missing.jsonl does not exist"),
+        ("empty", "input file .*empty.jsonl is empty"),
+        ("field", "has no field 'content': its fields are \\['id', 'text'\\]"),
+        ("column", "has no column 'text': its columns are \\['body', 'n'\\]"),
+        ("vocab", "--model_vocab_size=200 is smaller than the tokenizer's vocabulary \\(300 ids\\)"),
+        ("suffix", "has suffix '.csv'"),
+    ],
+)
 def test_bad_inputs_give_one_line_errors(setup, tmp_path, capsys, case, message):
     import re
 

@@ -8,8 +8,22 @@ from tests.data.corpus_helpers import write_corpus
 def test_train_then_info(tmp_path, capsys):
     files = write_corpus(tmp_path, docs=20)
     out = tmp_path / "tok" / "tokenizer.json"
-    assert main(["tokenizer", "train", "--files", str(files["prose"]), str(files["jsonl"]), "--vocab_size", "290",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tokenizer",
+                "train",
+                "--files",
+                str(files["prose"]),
+                str(files["jsonl"]),
+                "--vocab_size",
+                "290",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert f"tokenizer: {out}" in capsys.readouterr().out
     tokenizer = HFTokenizer.from_file(out)
     assert tokenizer.vocab_size == 290 and tokenizer.eos_id == 0 and tokenizer.pad_id == 3

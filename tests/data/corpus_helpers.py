@@ -18,8 +18,13 @@ def write_corpus(root: Path, docs: int = 60, seed: int = 0) -> dict[str, Path]:
     for i in range(docs // 10):
         text = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40))) for _ in range(10))
         (prose / f"part{i}.txt").write_text(text)
-    math_docs = [" ".join(f"{a} + {b} = {a + b}" for a, b in ((rng.randint(0, 99), rng.randint(0, 99))
-                                                            for _ in range(rng.randint(3, 12)))) for _ in range(docs)]
+    math_docs = [
+        " ".join(
+            f"{a} + {b} = {a + b}"
+            for a, b in ((rng.randint(0, 99), rng.randint(0, 99)) for _ in range(rng.randint(3, 12)))
+        )
+        for _ in range(docs)
+    ]
     jsonl = root / "math.jsonl"
     jsonl.write_text("".join(json.dumps({"text": d, "id": i}) + "\n" for i, d in enumerate(math_docs)))
     import pyarrow as pa

@@ -24,18 +24,40 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     files = write_corpus(root)
     tokenizer = train_bpe([files["prose"], files["jsonl"]], 320, show_progress=False)
-    prose = prepare_dataset([files["prose"]], tokenizer, str(root / "prepared" / "prose"), seq_len=SEQ,
-                            txt_split="paragraph", num_workers=2, blocks_per_chunk=8, verbose=False)
-    math_ds = prepare_dataset([files["jsonl"]], tokenizer, str(root / "prepared" / "math"), seq_len=SEQ,
-                              num_workers=1, blocks_per_chunk=8, verbose=False)
-    return {"root": root, "files": files, "tokenizer": tokenizer, "prose": prose.out, "math": math_ds.out,
-            "manifests": {"prose": prose.manifest, "math": math_ds.manifest}}
+    prose = prepare_dataset(
+        [files["prose"]],
+        tokenizer,
+        str(root / "prepared" / "prose"),
+        seq_len=SEQ,
+        txt_split="paragraph",
+        num_workers=2,
+        blocks_per_chunk=8,
+        verbose=False,
+    )
+    math_ds = prepare_dataset(
+        [files["jsonl"]],
+        tokenizer,
+        str(root / "prepared" / "math"),
+        seq_len=SEQ,
+        num_workers=1,
+        blocks_per_chunk=8,
+        verbose=False,
+    )
+    return {
+        "root": root,
+        "files": files,
+        "tokenizer": tokenizer,
+        "prose": prose.out,
+        "math": math_ds.out,
+        "manifests": {"prose": prose.manifest, "math": math_ds.manifest},
+    }
 
 
 def datamodule(corpus, **kwargs) -> StreamingDataModule:
     kwargs.setdefault("weights", {"prose": 0.7, "math": 0.3})
-    return StreamingDataModule({"prose": corpus["prose"], "math": corpus["math"]}, seq_len=SEQ, batch_size=4,
-                               val_size=4, **kwargs)
+    return StreamingDataModule(
+        {"prose": corpus["prose"], "math": corpus["math"]}, seq_len=SEQ, batch_size=4, val_size=4, **kwargs
+    )
 
 
 class BatchRecorder(L.Callback):
@@ -97,8 +119,10 @@ def test_workers_and_ranks_split_the_stream_without_overlap(corpus):
     mixture = dm.mixture(samples_per_step=8)
     from lightning_iter.data.streaming import MixtureStream
 
-    ranks = [list(__import__("itertools").islice(MixtureStream(dm._sources, mixture, 4, 0, r, 2).assignments(), 40))
-             for r in range(2)]
+    ranks = [
+        list(__import__("itertools").islice(MixtureStream(dm._sources, mixture, 4, 0, r, 2).assignments(), 40))
+        for r in range(2)
+    ]
     assert {g for g, _, _ in ranks[0]}.isdisjoint({g for g, _, _ in ranks[1]})
     assert sorted(g for rank in ranks for g, _, _ in rank) == list(range(80))
 
@@ -108,8 +132,13 @@ def test_resume_continues_the_exact_token_stream(corpus, tmp_path):
         dm = datamodule(corpus)
         lm = small_lm({"name": "baseline"}, n_layers=2, vocab_size=dm.vocab_size)
         recorder = BatchRecorder()
-        t = trainer(max_steps=max_steps, accumulate_grad_batches=2, callbacks=[recorder, *callbacks],
-                    enable_checkpointing=bool(callbacks), default_root_dir=tmp_path)
+        t = trainer(
+            max_steps=max_steps,
+            accumulate_grad_batches=2,
+            callbacks=[recorder, *callbacks],
+            enable_checkpointing=bool(callbacks),
+            default_root_dir=tmp_path,
+        )
         t.fit(lm, datamodule=dm, ckpt_path=ckpt_path)
         return recorder.rows
 
@@ -126,8 +155,11 @@ def test_resume_continues_the_exact_token_stream(corpus, tmp_path):
 
 def test_cooldown_switches_mixture_at_its_step_during_growth(corpus):
     dm = datamodule(corpus, weights={"prose": 1.0}, cooldown={"start_step": 2, "weights": {"math": 1.0}})
-    lm = small_lm({"name": "lidas", "block_size": 1, "initial_depth": 2, "horizon": 3, "alpha": 1.0},
-                  n_layers=3, vocab_size=dm.vocab_size)
+    lm = small_lm(
+        {"name": "lidas", "block_size": 1, "initial_depth": 2, "horizon": 3, "alpha": 1.0},
+        n_layers=3,
+        vocab_size=dm.vocab_size,
+    )
     recorder = BatchRecorder()
     t = trainer(max_steps=4, accumulate_grad_batches=2, callbacks=[recorder])
     t.fit(lm, datamodule=dm)
@@ -170,8 +202,9 @@ def test_bad_datamodule_settings(corpus, tmp_path):
         datamodule(corpus, weights={"prose": -1.0})
     from lightning_iter.data import ByteTokenizer
 
-    other = prepare_dataset([corpus["files"]["jsonl"]], ByteTokenizer(), str(tmp_path / "bytes"), seq_len=SEQ,
-                            verbose=False)
+    other = prepare_dataset(
+        [corpus["files"]["jsonl"]], ByteTokenizer(), str(tmp_path / "bytes"), seq_len=SEQ, verbose=False
+    )
     with pytest.raises(ConfigError, match="'bytes' was prepared with another tokenizer"):
         StreamingDataModule({"prose": corpus["prose"], "bytes": other.out}, seq_len=SEQ)
 
@@ -184,12 +217,25 @@ def test_cli_fit_takes_the_vocabulary_from_the_prepared_data(corpus, tmp_path):
     from tests.helpers import SMALL
 
     config = {
-        "trainer": {"accelerator": "cpu", "max_steps": 2, "logger": False, "enable_progress_bar": False,
-                    "enable_model_summary": False, "limit_val_batches": 0, "default_root_dir": str(tmp_path)},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_steps": 2,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "limit_val_batches": 0,
+            "default_root_dir": str(tmp_path),
+        },
         "model": {"arch": "tiny", "arch_overrides": {**SMALL, "n_layers": 2}, "warmup_steps": 1},
-        "data": {"class_path": "lightning_iter.data.StreamingDataModule",
-                 "init_args": {"sources": {"prose": corpus["prose"], "math": corpus["math"]},
-                               "seq_len": SEQ, "batch_size": 2, "val_size": 2}},
+        "data": {
+            "class_path": "lightning_iter.data.StreamingDataModule",
+            "init_args": {
+                "sources": {"prose": corpus["prose"], "math": corpus["math"]},
+                "seq_len": SEQ,
+                "batch_size": 2,
+                "val_size": 2,
+            },
+        },
     }
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(config))

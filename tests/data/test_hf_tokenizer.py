@@ -6,7 +6,8 @@ import pickle
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-from lightning_iter.data import HFTokenizer, Tokenizer as TokenizerProtocol, tokenizer_from_spec
+from lightning_iter.data import HFTokenizer, tokenizer_from_spec
+from lightning_iter.data import Tokenizer as TokenizerProtocol
 from lightning_iter.data.prepare import tokenizer_fingerprint
 from lightning_iter.errors import ConfigError
 
@@ -43,8 +44,11 @@ def test_llama_style_specials_and_bos(tmp_path):
 
 
 def test_tokenizer_config_and_explicit_arguments_win(tmp_path):
-    path = write(tmp_path, ["<|endoftext|>", "<|im_end|>", "<pad>"],
-                 config={"eos_token": {"content": "<|im_end|>"}, "bos_token": "<|endoftext|>", "pad_token": None})
+    path = write(
+        tmp_path,
+        ["<|endoftext|>", "<|im_end|>", "<pad>"],
+        config={"eos_token": {"content": "<|im_end|>"}, "bos_token": "<|endoftext|>", "pad_token": None},
+    )
     tok = HFTokenizer.from_file(tmp_path)  # a directory works like the file inside it
     assert (tok.eos_id, tok.bos_id, tok.pad_id) == (1, 0, 2)
     explicit = HFTokenizer.from_file(path, eos="<|endoftext|>", pad=1)

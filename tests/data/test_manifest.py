@@ -22,9 +22,17 @@ from tests.test_imports import import_graph
 
 def complete(**changes):
     tokenizer = ByteTokenizer()
-    return {"version": MANIFEST_VERSION, "key": "k", "seq_len": 16, "block_size": 17, "blocks": 3,
-            "tokenizer": tokenizer.to_spec(), "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
-            "max_token_id": 200, **changes}
+    return {
+        "version": MANIFEST_VERSION,
+        "key": "k",
+        "seq_len": 16,
+        "block_size": 17,
+        "blocks": 3,
+        "tokenizer": tokenizer.to_spec(),
+        "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+        "max_token_id": 200,
+        **changes,
+    }
 
 
 def dataset(tmp_path, data=None, index=True):
@@ -73,8 +81,11 @@ def test_incomplete_or_missing_outputs_say_to_run_prepare(tmp_path):
 def test_a_newer_manifest_gets_one_clear_error(tmp_path):
     newer = MANIFEST_VERSION + 1
     directory = dataset(tmp_path, data={"version": newer})  # checked before the fields a newer layout may lack
-    with pytest.raises(ConfigError, match=f"manifest version {newer}, newer than this lightning_iter "
-                                          rf"\(reads up to {MANIFEST_VERSION}\): upgrade lightning_iter"):
+    with pytest.raises(
+        ConfigError,
+        match=f"manifest version {newer}, newer than this lightning_iter "
+        rf"\(reads up to {MANIFEST_VERSION}\): upgrade lightning_iter",
+    ):
         read_manifest(directory)
 
 

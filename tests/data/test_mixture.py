@@ -24,14 +24,14 @@ def test_groups_stay_together():
     mixture = Mixture([64], [Phase(0, (1.0,))], samples_per_step=4, seed=1, group=8)
     order = [mixture.block(0, i) for i in range(64)]
     for start in range(0, 64, 8):
-        assert len({b // 8 for b in order[start:start + 8]}) == 1  # 8 consecutive reads share one chunk
+        assert len({b // 8 for b in order[start : start + 8]}) == 1  # 8 consecutive reads share one chunk
 
 
 def test_assignments_resume_at_any_index():
     mixture = Mixture([50, 30, 20], [Phase(0, (0.5, 0.3, 0.2)), Phase(7, (0.1, 0.1, 0.8))], samples_per_step=16)
     full = list(itertools.islice(mixture.assignments(0), 10_000))
     for start in (1, 111, 4096, 5000, 8191):
-        assert list(itertools.islice(mixture.assignments(start), 300)) == full[start:start + 300]
+        assert list(itertools.islice(mixture.assignments(start), 300)) == full[start : start + 300]
     assert np.array_equal(mixture.counts_before(5000), np.bincount([s for _, s, _ in full[:5000]], minlength=3))
 
 

@@ -2,14 +2,13 @@
 
 import itertools
 
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from lightning_iter.data import ByteTokenizer, PrimitivesDataModule
 from lightning_iter.data.primitive_corpus import PrimitiveHoldout, PrimitiveStream
 from lightning_iter.errors import ConfigError
-
-import pytest
 
 
 def take(stream, n, workers=0, batch_size=None):

@@ -55,7 +55,7 @@ def solve(prompt: str) -> tuple[str, str, int, set[str]]:
     head = "Fill in blank:\n\n"
     assert prompt.startswith(head), prompt
     *lines, qline = prompt[len(head) :].split("\n")
-    for kind, (bind_re, query_re) in _ASSIGN_FORMS.items():
+    for kind, (bind_re, query_re) in _ASSIGN_FORMS.items():  # noqa: B007 - `kind` is read after the loop
         q = query_re.match(qline)
         if q and all(bind_re.match(line) for line in lines):
             break
@@ -94,6 +94,7 @@ def check(p: Problem) -> None:
 
 
 # ---------------------------------------------------------------- correctness
+
 
 def test_solver_reads_the_paper_examples() -> None:
     copy = "Fill in the blank:\n jic dqy sof uzg ewr oxw osp tkj rvw mnu jic dqy sof uzg ewr ____ . ->"
@@ -158,6 +159,7 @@ def test_assign_values_and_names() -> None:
 
 # ---------------------------------------------------------------- few-shot and training text
 
+
 def _pieces(text: str) -> list[str]:
     return re.split(r"\n\n(?=Fill in)", text)
 
@@ -196,7 +198,7 @@ def test_training_documents_cover_tasks_depths_and_shots() -> None:
             assert solved == answer
             seen.add((kind if kind.startswith("assign_") else "copy", hops))
         assert len(seen) == 1  # one task and depth per document
-        (k, h), = seen
+        ((k, h),) = seen
         kinds.add(k)
         depths.add(h)
     assert kinds == {"copy", "assign_basic", "assign_math", "assign_code"}
@@ -205,6 +207,7 @@ def test_training_documents_cover_tasks_depths_and_shots() -> None:
 
 
 # ---------------------------------------------------------------- determinism
+
 
 def test_determinism() -> None:
     for task, depth in COMBOS:
@@ -218,6 +221,7 @@ def test_determinism() -> None:
 
 
 # ---------------------------------------------------------------- property tests over seeds
+
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**63), combo=st.sampled_from(COMBOS))
@@ -251,6 +255,7 @@ def test_property_few_shot(seed: int, combo: tuple[str, int], shots: int) -> Non
 
 # ---------------------------------------------------------------- words
 
+
 def test_real_words_list() -> None:
     words = load_real_words()
     assert len(words) >= 2500
@@ -261,6 +266,7 @@ def test_real_words_list() -> None:
 
 
 # ---------------------------------------------------------------- errors
+
 
 def test_bad_task() -> None:
     with pytest.raises(ValueError, match=r"task='nope'.*allowed values.*copy_random"):

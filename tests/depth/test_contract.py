@@ -113,5 +113,5 @@ def test_retrofit_repeats_the_block_from_its_start_step_only(name, start_step, b
         assert plan == base
     else:
         assert len(plan) == len(base) + (end - start) * extra
-        assert plan[:end] == base[:end] and plan[end + (end - start) * extra:] == base[end:]
-        assert plan[end:end + (end - start) * extra] == base[start:end] * extra
+        assert plan[:end] == base[:end] and plan[end + (end - start) * extra :] == base[end:]
+        assert plan[end : end + (end - start) * extra] == base[start:end] * extra

@@ -23,12 +23,22 @@ def sequence(op, start, end):
 
 
 MIDAS_TO_32 = [
-    (4, [0, 1, 2, 3], 4), (8, [0, 1, 2, 3], 4), (12, [4, 5, 6, 7], 8), (16, [4, 5, 6, 7], 8),
-    (20, [8, 9, 10, 11], 12), (24, [8, 9, 10, 11], 12), (28, [12, 13, 14, 15], 16),
+    (4, [0, 1, 2, 3], 4),
+    (8, [0, 1, 2, 3], 4),
+    (12, [4, 5, 6, 7], 8),
+    (16, [4, 5, 6, 7], 8),
+    (20, [8, 9, 10, 11], 12),
+    (24, [8, 9, 10, 11], 12),
+    (28, [12, 13, 14, 15], 16),
 ]
 LIDAS_TO_32 = [
-    (4, [0, 1, 2, 3], 4), (8, [2, 3, 4, 5], 6), (12, [4, 5, 6, 7], 8), (16, [6, 7, 8, 9], 10),
-    (20, [8, 9, 10, 11], 12), (24, [10, 11, 12, 13], 14), (28, [12, 13, 14, 15], 16),
+    (4, [0, 1, 2, 3], 4),
+    (8, [2, 3, 4, 5], 6),
+    (12, [4, 5, 6, 7], 8),
+    (16, [6, 7, 8, 9], 10),
+    (20, [8, 9, 10, 11], 12),
+    (24, [10, 11, 12, 13], 14),
+    (28, [12, 13, 14, 15], 16),
 ]
 
 
@@ -79,7 +89,9 @@ def test_growth_from_one_block_yields_a_relaxed_loop(b, n, name):
 
 def small_model(n_layers=4):
     torch.manual_seed(0)
-    return Transformer(ModelConfig.from_name("tiny", n_layers=n_layers, d_model=32, n_heads=2, n_kv_heads=1, ffn_dim=48))
+    return Transformer(
+        ModelConfig.from_name("tiny", n_layers=n_layers, d_model=32, n_heads=2, n_kv_heads=1, ffn_dim=48)
+    )
 
 
 def trained(model, steps=3):
@@ -165,13 +177,33 @@ def test_apply_grows_by_one_block():
 @pytest.mark.parametrize(
     "name, params, message",
     [
-        ("midas", dict(block_size=4, horizon=100, target_depth=30), "block_size=4 cannot reach the target depth 30 from depth.initial_depth=4"),
-        ("lidas", dict(block_size=4, horizon=100, initial_depth=12, target_depth=8), "initial_depth=12 is above the target depth 8"),
-        ("lidas", dict(block_size=4, horizon=100, initial_depth=2, target_depth=10), "initial_depth=2 is smaller than depth.block_size=4"),
-        ("midas", dict(block_size=4, horizon=100, initial_depth=6, target_depth=14), "midas needs depths that are multiples"),
+        (
+            "midas",
+            dict(block_size=4, horizon=100, target_depth=30),
+            "block_size=4 cannot reach the target depth 30 from depth.initial_depth=4",
+        ),
+        (
+            "lidas",
+            dict(block_size=4, horizon=100, initial_depth=12, target_depth=8),
+            "initial_depth=12 is above the target depth 8",
+        ),
+        (
+            "lidas",
+            dict(block_size=4, horizon=100, initial_depth=2, target_depth=10),
+            "initial_depth=2 is smaller than depth.block_size=4",
+        ),
+        (
+            "midas",
+            dict(block_size=4, horizon=100, initial_depth=6, target_depth=14),
+            "midas needs depths that are multiples",
+        ),
         ("lidas", dict(block_size=4, horizon=3, target_depth=24), "depth.horizon=3 is too short for 6 stages"),
         ("lidas", dict(block_size=0, horizon=100), r"depth.block_size=0 is not allowed"),
-        ("lidas", dict(block_size=4, horizon=100, blocksize=3), "depth.blocksize is not a parameter of depth strategy 'lidas': allowed parameters are block_size, horizon"),
+        (
+            "lidas",
+            dict(block_size=4, horizon=100, blocksize=3),
+            "depth.blocksize is not a parameter of depth strategy 'lidas': allowed parameters are block_size, horizon",
+        ),
         ("lidas", dict(block_size=4), "depth strategy 'lidas' needs depth.horizon"),
     ],
 )

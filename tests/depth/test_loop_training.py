@@ -60,14 +60,40 @@ def test_unique_parameters_and_inference_cost_are_reported_separately():
 
 
 def test_tiny_loop_config_trains_end_to_end(tmp_path):
-    args = ["fit", "--config", str(ROOT / "configs/loop-tiny.yaml"), "--trainer.max_steps", "3",
-            "--trainer.val_check_interval", "3", "--trainer.enable_progress_bar", "false",
-            "--data.seq_len", "32", "--data.batch_size", "2", "--data.val_size", "4", "--model.warmup_steps", "1"]
-    result = subprocess.run([sys.executable, "-m", "lightning_iter.cli", *args], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    args = [
+        "fit",
+        "--config",
+        str(ROOT / "configs/loop-tiny.yaml"),
+        "--trainer.max_steps",
+        "3",
+        "--trainer.val_check_interval",
+        "3",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--data.seq_len",
+        "32",
+        "--data.batch_size",
+        "2",
+        "--data.val_size",
+        "4",
+        "--model.warmup_steps",
+        "1",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_iter.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Loop(2-2×2-2), 6 unique layers, effective depth 8" in result.stdout + result.stderr
-    ckpt = Path(next(l for l in result.stdout.splitlines() if l.startswith("[lightning_iter] checkpoint:")).split(": ", 1)[1])
+    ckpt = Path(
+        next(line for line in result.stdout.splitlines() if line.startswith("[lightning_iter] checkpoint:")).split(
+            ": ", 1
+        )[1]
+    )
     state = torch.load(ckpt, weights_only=False)
     assert state["global_step"] == 3
     assert state["lightning_iter"]["n_unique"] == 6 and state["lightning_iter"]["plan"] == [0, 1, 2, 3, 2, 3, 4, 5]

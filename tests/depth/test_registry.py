@@ -5,8 +5,14 @@ import textwrap
 
 import pytest
 
-from lightning_iter.depth import GrowOperator, get_strategy, list_strategies, register_strategy, strategy_class
-from lightning_iter.depth import registry
+from lightning_iter.depth import (
+    GrowOperator,
+    get_strategy,
+    list_strategies,
+    register_strategy,
+    registry,
+    strategy_class,
+)
 from lightning_iter.errors import ConfigError, UnknownStrategyError
 from lightning_iter.model import ModelConfig
 
@@ -16,7 +22,10 @@ def test_builtins_are_registered():
 
 
 def test_unknown_strategy_lists_the_known_ones():
-    with pytest.raises(UnknownStrategyError, match=r"depth.name='midass' is not a known depth strategy: known strategies are baseline, lidas, loop, midas"):
+    with pytest.raises(
+        UnknownStrategyError,
+        match=r"depth.name='midass' is not a known depth strategy: known strategies are baseline, lidas, loop, midas",
+    ):
         get_strategy("midass")
 
 
@@ -42,8 +51,13 @@ def test_a_registered_strategy_gets_the_retrofit_stage_for_free():
             return list(range(depth - self.block_size, depth)), depth
 
     try:
-        op = get_strategy("test-tail-grow", block_size=2, horizon=10, target_depth=6,
-                          retrofit={"start_step": 7, "block": "4:6", "extra": 2})
+        op = get_strategy(
+            "test-tail-grow",
+            block_size=2,
+            horizon=10,
+            target_depth=6,
+            retrofit={"start_step": 7, "block": "4:6", "extra": 2},
+        )
         op.setup(ModelConfig.from_name("tiny", n_layers=6))
         assert op.plan_at(6) == (0, 1, 2, 3, 4, 5) and op.plan_at(7) == (0, 1, 2, 3, 4, 5, 4, 5, 4, 5)
         assert op.spec()["retrofit"] == {"start_step": 7, "block": "4:6", "extra": 2}
@@ -64,7 +78,10 @@ def _install_plugin(root, dist_name, module, strategy_name, body):
 
 def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
     _install_plugin(
-        tmp_path, "my_strategies", "my_strategies_mod", "tail-grow",
+        tmp_path,
+        "my_strategies",
+        "my_strategies_mod",
+        "tail-grow",
         """
         from lightning_iter.depth import GrowOperator
 

@@ -22,7 +22,10 @@ def test_prop_alpha_sums_to_horizon_and_rounds_by_largest_remainder(k, horizon, 
     up = [i for i in range(k) if steps[i] > math.floor(exact[i])]
     down = [i for i in range(k) if steps[i] == math.floor(exact[i])]
     if up and down:
-        assert min(exact[i] - math.floor(exact[i]) for i in up) >= max(exact[i] - math.floor(exact[i]) for i in down) - 1e-9
+        assert (
+            min(exact[i] - math.floor(exact[i]) for i in up)
+            >= max(exact[i] - math.floor(exact[i]) for i in down) - 1e-9
+        )
 
 
 @settings(max_examples=100, deadline=None)
@@ -35,9 +38,10 @@ def test_prop_alpha_stage_lengths_are_non_decreasing(k, horizon, alpha):
 def test_prop1_for_the_seeds_360m_schedule():
     steps = prop_alpha(8, 170_000, 1.0)  # 32 layers, b = 4
     assert sum(steps) == 170_000
-    assert steps == [round(i / 36 * 170_000) for i in range(1, 9)] or max(
-        abs(s - i / 36 * 170_000) for s, i in zip(steps, range(1, 9))
-    ) < 1
+    assert (
+        steps == [round(i / 36 * 170_000) for i in range(1, 9)]
+        or max(abs(s - i / 36 * 170_000) for s, i in zip(steps, range(1, 9))) < 1
+    )
     assert stage_boundaries(steps)[-1] == 170_000 - steps[-1]
 
 

@@ -14,8 +14,11 @@ def test_design_table_plans():
 
 @pytest.mark.parametrize(
     "params, unique, depth, label",
-    [(dict(layers=4, repeats=8), 4, 32, "Loop(4×8)"), (dict(layers=4, repeats=6), 4, 24, "Loop(4×6)"),
-     (dict(layers=4, repeats=4, encode=4, decode=4), 12, 24, "Loop(4-4×4-4)")],
+    [
+        (dict(layers=4, repeats=8), 4, 32, "Loop(4×8)"),
+        (dict(layers=4, repeats=6), 4, 24, "Loop(4×6)"),
+        (dict(layers=4, repeats=4, encode=4, decode=4), 12, 24, "Loop(4-4×4-4)"),
+    ],
 )
 def test_loop_topologies_of_table3(params, unique, depth, label):
     loop = get_strategy("loop", **params)
@@ -56,7 +59,7 @@ def test_loop_plan_properties(layers, repeats, encode, decode):
     counts = [plan.count(i) for i in range(encode + layers + decode)]
     assert counts == [1] * encode + [repeats] * layers + [1] * decode
     assert plan[:encode] == tuple(range(encode))
-    assert plan[len(plan) - decode:] == tuple(range(encode + layers, encode + layers + decode))
+    assert plan[len(plan) - decode :] == tuple(range(encode + layers, encode + layers + decode))
 
 
 @settings(max_examples=100, deadline=None)

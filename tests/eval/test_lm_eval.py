@@ -1,4 +1,4 @@
-"""lm-eval backend: the `lightning_iter` model type computes the same numbers as a plain forward, and runs a local task."""
+"""lm-eval backend: the `lightning_iter` model type computes the numbers a plain forward does, and runs a local task."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import json
 import pytest
 import torch
 
-from lightning_iter.cli import main as cli_main
-from lightning_iter.commands.lm_eval import harness_argv
-from lightning_iter.data.tokenizer import ByteTokenizer
-from lightning_iter.loading import LoadedModel
-from tests.eval.checkpoints import tiny_model, write_checkpoint
-
 # lm-eval is in the dev extra, so CI has it: a missing install fails here instead of skipping.
 from lm_eval.api.instance import Instance  # noqa: E402
 
+from lightning_iter.cli import main as cli_main
+from lightning_iter.commands.lm_eval import harness_argv
+from lightning_iter.data.tokenizer import ByteTokenizer
 from lightning_iter.eval.lm_eval import LM_EVAL_TASKS_DIR, LightningIterLM  # noqa: E402
+from lightning_iter.loading import LoadedModel
+from tests.eval.checkpoints import tiny_model, write_checkpoint
 
 
 def request(kind, *args):
@@ -40,7 +39,7 @@ def test_loglikelihood_matches_a_plain_forward(lm):
     out = lm.loglikelihood([request("loglikelihood", c, t) for c, t in pairs], disable_tqdm=True)
     for (context, cont), (logprob, greedy) in zip(pairs, out):
         ctx = tok.encode(context) or [tok.eos_id]
-        expected = direct_logprobs(lm.model, ctx + tok.encode(cont))[-len(tok.encode(cont)):].sum()
+        expected = direct_logprobs(lm.model, ctx + tok.encode(cont))[-len(tok.encode(cont)) :].sum()
         assert logprob == pytest.approx(float(expected), abs=1e-4)
         assert isinstance(greedy, bool)
 
@@ -79,7 +78,7 @@ def test_generate_until_is_greedy_and_stops(lm):
     if expected:
         stop = expected[len(expected) // 2]
         (cut,) = lm.generate_until([request("generate_until", prompt, {"max_gen_toks": 12, "until": [stop]})], True)
-        assert cut == expected[:expected.index(stop)]
+        assert cut == expected[: expected.index(stop)]
 
 
 def test_harness_argv_adds_our_task_folder():
@@ -104,8 +103,14 @@ def test_lm_eval_runs_the_local_primitives_tasks_by_model_name(tmp_path, monkeyp
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model())
     manager = TaskManager(include_path=str(LM_EVAL_TASKS_DIR), include_defaults=False, metadata={"n_items": 4})
-    out = simple_evaluate(model="lightning_iter", model_args=f"ckpt_path={ckpt},repeat=0:2x1", tasks=["reasoning_primitives"],
-                          task_manager=manager, limit=4, batch_size=8)
+    out = simple_evaluate(
+        model="lightning_iter",
+        model_args=f"ckpt_path={ckpt},repeat=0:2x1",
+        tasks=["reasoning_primitives"],
+        task_manager=manager,
+        limit=4,
+        batch_size=8,
+    )
     check_results(out["results"])
     # lm-eval scores " " + choice without our EOS terminator: with end_of_text=False both must agree exactly
     from lightning_iter.eval.primitives import evaluate_primitives
@@ -125,9 +130,25 @@ def test_lightning_iter_lm_eval_command_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model())
     out = tmp_path / "lm_eval_out"
-    status = cli_main(["lm_eval", "--model", "lightning_iter", "--model_args", f"ckpt_path={ckpt}",
-                       "--tasks", "reasoning_primitives", "--limit", "2", "--batch_size", "8",
-                       "--output_path", str(out), "--metadata", '{"n_items": 2}'])
+    status = cli_main(
+        [
+            "lm_eval",
+            "--model",
+            "lightning_iter",
+            "--model_args",
+            f"ckpt_path={ckpt}",
+            "--tasks",
+            "reasoning_primitives",
+            "--limit",
+            "2",
+            "--batch_size",
+            "8",
+            "--output_path",
+            str(out),
+            "--metadata",
+            '{"n_items": 2}',
+        ]
+    )
     assert status == 0
     (results_file,) = list(out.rglob("results_*.json"))
     check_results(json.loads(results_file.read_text())["results"])

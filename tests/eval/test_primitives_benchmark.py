@@ -1,4 +1,4 @@
-"""The multiple-choice primitives benchmark: items are right, scoring picks the likeliest choice, test sets are held out."""
+"""Multiple-choice primitives benchmark: items are right, scoring picks the likeliest choice, test sets are held out."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 
-from lightning_iter.data.primitives import ASSIGN_DEPTHS, TASKS, allowed_depths
 from lightning_iter.data.primitive_corpus import packed_sequence
+from lightning_iter.data.primitives import ASSIGN_DEPTHS, TASKS, allowed_depths
 from lightning_iter.data.tokenizer import ByteTokenizer
 from lightning_iter.errors import ConfigError
 from lightning_iter.eval.primitives import (
@@ -60,7 +60,9 @@ def test_items_are_solved_by_an_independent_solver_10000():
             assert len(set(e.choices)) == len(e.choices) == (10 if task.startswith("copy") else 5)
             assert sum(c == answer for c in e.choices) == 1
             # plausible: the choices are exactly the values (numbers) or words the prompt shows
-            shown = re.findall(r"\b\d+\b", e.prompt) if task.startswith("assign") else e.prompt.split("\n")[1].split()[:-3]
+            shown = (
+                re.findall(r"\b\d+\b", e.prompt) if task.startswith("assign") else e.prompt.split("\n")[1].split()[:-3]
+            )
             assert set(e.choices) == set(shown)
             n += 1
     assert n >= 10_000
@@ -114,8 +116,16 @@ def test_evaluate_primitives_reports_accuracy_and_chance():
     examples += test_set("copy_random", 0, n_items=6, shots=0)
     # right on assign_basic, wrong on copying
     model = rigged_for(examples, lambda e: e.target if e.task == "assign_basic" else e.choices[e.answer - 1])
-    result = evaluate_primitives(model, ByteTokenizer(), tasks=["assign_basic", "copy_random"], depths=[0, 1],
-                                 n_items=6, shots=0, batch_size=8, progress=False)
+    result = evaluate_primitives(
+        model,
+        ByteTokenizer(),
+        tasks=["assign_basic", "copy_random"],
+        depths=[0, 1],
+        n_items=6,
+        shots=0,
+        batch_size=8,
+        progress=False,
+    )
     assert result["accuracy"] == {"assign_basic@0": 1.0, "assign_basic@1": 1.0, "copy_random@0": 0.0}
     # the seeds' mean averages tasks (each over its depths), not the three task@depth cells
     assert result["per_task"] == {"assign_basic": 1.0, "copy_random": 0.0}
@@ -152,8 +162,11 @@ def test_test_sets_are_disjoint_from_the_training_stream():
 
 def test_end_of_text_keeps_prefix_choices_from_winning():
     """Without the EOS terminator a choice that is a prefix of the right one ("6" vs "62") always ties or wins."""
-    examples = [e for e in test_set("assign_basic", 0, n_items=200, shots=0)
-                if any(c != e.target and e.target.startswith(c) for c in e.choices)][:5]
+    examples = [
+        e
+        for e in test_set("assign_basic", 0, n_items=200, shots=0)
+        if any(c != e.target and e.target.startswith(c) for c in e.choices)
+    ][:5]
     assert examples
     model = rigged_for(examples, lambda e: e.target)
     assert score_examples(model, ByteTokenizer(), examples)[0] == [e.answer for e in examples]

@@ -38,7 +38,11 @@ def test_sweep_measures_each_repeat_count_on_the_same_batches(ckpt, tmp_path):
     assert rows[0]["nll"] == pytest.approx(heldout_nll(model, batches)["loss"])
     with model.using_plan(repeat_block(model.plan, 1, 3, 2)):
         assert rows[2]["nll"] == pytest.approx(heldout_nll(model, batches)["loss"])
-    assert rows[0]["inference_flops_per_token"] < rows[1]["inference_flops_per_token"] < rows[2]["inference_flops_per_token"]
+    assert (
+        rows[0]["inference_flops_per_token"]
+        < rows[1]["inference_flops_per_token"]
+        < rows[2]["inference_flops_per_token"]
+    )
     json_path, png_path = write_sweep(result, tmp_path)
     assert json.loads(json_path.read_text())["rows"][1]["nll"] == rows[1]["nll"]
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -56,8 +60,23 @@ def test_primitives_measure_plugs_in(ckpt):
 
 def test_repeat_sweep_command_writes_json_and_png(ckpt, tmp_path, capsys):
     out = tmp_path / "sweep"
-    code = cli_main(["repeat_sweep", "--ckpt_path", str(ckpt), "--block", "1:3", "--max_extra", "2",
-                     "--metrics", "[nll]", "--nll_batches", "1", "--out", str(out)])
+    code = cli_main(
+        [
+            "repeat_sweep",
+            "--ckpt_path",
+            str(ckpt),
+            "--block",
+            "1:3",
+            "--max_extra",
+            "2",
+            "--metrics",
+            "[nll]",
+            "--nll_batches",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| 2 | 8 |" in printed and "repeat_sweep.png" in printed

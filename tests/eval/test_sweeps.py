@@ -19,7 +19,10 @@ TOK = ByteTokenizer()
 def test_context_limit_is_the_most_shots_that_fit():
     for window in (128, 512, 1024):
         limit = max_shots_that_fit(TOK, "assign_basic", 1, window)
-        fits = lambda k: all(len(TOK.encode(e.prompt)) + 5 <= window for e in test_set("assign_basic", 1, 8, k))  # noqa: E731
+
+        def fits(k: int, window: int = window) -> bool:
+            return all(len(TOK.encode(e.prompt)) + 5 <= window for e in test_set("assign_basic", 1, 8, k))
+
         assert fits(limit) and not fits(limit + 1)
     assert max_shots_that_fit(TOK, "copy_real", 0, 10) == -1
     assert default_shots(5) == [0, 1, 2, 4, 5] and default_shots(0) == [0]
@@ -54,7 +57,9 @@ def test_untie_keeps_the_function_and_unties_the_weights():
 def test_sft_batch_scores_only_the_answer_and_eos():
     items = sft_examples("assign_code", [1, 2], 4, shots=0, seed=0)
     assert sorted(i.depth for i in items) == [1, 1, 2, 2]
-    assert not {i.query.prompt for i in items} & {e.query.prompt for d in (1, 2) for e in test_set("assign_code", d, 50, 0)}
+    assert not {i.query.prompt for i in items} & {
+        e.query.prompt for d in (1, 2) for e in test_set("assign_code", d, 50, 0)
+    }
     inputs, targets = sft_batch(TOK, items, window=512)
     for row, item in zip(targets, items):
         scored = [t for t in row.tolist() if t != -100]
@@ -82,4 +87,6 @@ def test_sft_sweep_tunes_fresh_copies_and_reports_each_size():
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.items())
     with pytest.raises(ConfigError, match="variable-assignment"):
         sft_sweep(model, TOK, task="copy_real", progress=False)
-    assert make_example("assign_code", 1, 0, 0, 0, namespace="primitives-sft") != make_example("assign_code", 1, 0, 0, 0)
+    assert make_example("assign_code", 1, 0, 0, 0, namespace="primitives-sft") != make_example(
+        "assign_code", 1, 0, 0, 0
+    )

@@ -40,8 +40,9 @@ def test_sampling_is_seeded_and_filters():
     a = generate(model, prompt, 8, temperature=1.0, top_p=0.9, seed=3)
     b = generate(model, prompt, 8, temperature=1.0, top_p=0.9, seed=3)
     assert torch.equal(a.tokens, b.tokens)
-    assert torch.equal(generate(model, prompt, 8, temperature=0.7, top_k=1, seed=5).tokens,
-                       generate(model, prompt, 8).tokens)
+    assert torch.equal(
+        generate(model, prompt, 8, temperature=0.7, top_k=1, seed=5).tokens, generate(model, prompt, 8).tokens
+    )
     logits = torch.tensor([[0.0, 5.0, 4.9, -3.0]])
     draws = {int(sample_next(logits, 1.0, top_k=2, generator=torch.Generator().manual_seed(s))) for s in range(40)}
     assert draws == {1, 2}

@@ -14,8 +14,12 @@ import lightning_iter.kernels as K
 
 tu = importlib.import_module("lightning_iter.kernels._triton_utils")
 OP_MODULES = {op: importlib.import_module(f"lightning_iter.kernels.{op}") for op in OPS}
-FWD_KERNEL = dict(rms_norm="_rms_norm_fwd_kernel", fused_add_rms_norm="_rms_norm_fwd_kernel", swiglu="_swiglu_fwd_kernel")
-BWD_KERNEL = dict(rms_norm="_rms_norm_bwd_kernel", fused_add_rms_norm="_rms_norm_bwd_kernel", swiglu="_swiglu_bwd_kernel")
+FWD_KERNEL = dict(
+    rms_norm="_rms_norm_fwd_kernel", fused_add_rms_norm="_rms_norm_fwd_kernel", swiglu="_swiglu_fwd_kernel"
+)
+BWD_KERNEL = dict(
+    rms_norm="_rms_norm_bwd_kernel", fused_add_rms_norm="_rms_norm_bwd_kernel", swiglu="_swiglu_bwd_kernel"
+)
 REF_NAME = {"rms_norm": "rms_norm_ref", "fused_add_rms_norm": "fused_add_rms_norm_ref", "swiglu": "swiglu_ref"}
 
 

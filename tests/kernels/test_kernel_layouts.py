@@ -59,8 +59,7 @@ def test_non_contiguous_inputs(op: str, kind: str, gen: torch.Generator) -> None
     """Strided inputs (and a strided weight) give the values and gradients of their contiguous copies."""
     names = make_inputs(op, (1, 1), torch.float32, gen).keys()
     inputs = {
-        n: torch.randn(96, generator=gen)[::2].requires_grad_() if n == "weight" else _strided(kind, gen)
-        for n in names
+        n: torch.randn(96, generator=gen)[::2].requires_grad_() if n == "weight" else _strided(kind, gen) for n in names
     }
     before = {k: v.detach().clone() for k, v in inputs.items()}
     shape = inputs[next(iter(names))].shape

@@ -163,16 +163,22 @@ def _edit_config(directory, **changes):
         ({"hidden_size": ...}, ConfigError, "no 'hidden_size'"),
         ({"architectures": ["MistralForCausalLM"]}, ConfigError, r"architectures=\['MistralForCausalLM'\]"),
         ({"architectures": ..., "model_type": "gpt2"}, ConfigError, "model_type='gpt2'"),
-        ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}}, ConfigError,
-         "rope_parameters.rope_type='llama3'"),
+        (
+            {"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}},
+            ConfigError,
+            "rope_parameters.rope_type='llama3'",
+        ),
         ({"rope_scaling": {"type": "linear", "factor": 2.0}}, ConfigError, "rope_scaling.rope_type='linear'"),
         ({"attention_bias": True}, ConfigError, "attention_bias=True"),
         ({"mlp_bias": True}, ConfigError, "mlp_bias=True"),
         ({"sliding_window": 4096}, ConfigError, "sliding_window=4096"),
         ({"hidden_act": "gelu"}, ConfigError, "hidden_act='gelu'"),
         ({"head_dim": 16}, ConfigError, "head_dim=16"),
-        ({"intermediate_size": 80}, CheckpointError,
-         r"mlp.gate_proj.weight has shape \[64, 32\], config.json implies \[80, 32\]"),
+        (
+            {"intermediate_size": 80},
+            CheckpointError,
+            r"mlp.gate_proj.weight has shape \[64, 32\], config.json implies \[80, 32\]",
+        ),
         ({"num_hidden_layers": 3}, CheckpointError, r"missing tensors \['model.layers.2"),
         ({"tie_word_embeddings": False}, CheckpointError, r"missing tensors \['lm_head.weight'\]"),
         ({"num_attention_heads": 3}, ConfigError, "num_attention_heads=3 does not divide hidden_size=32"),
@@ -205,8 +211,9 @@ def test_bad_weights_give_one_clear_error(tmp_path):
     weights["model.layers.0.extra.weight"] = torch.zeros(2)
     del weights["model.norm.weight"]
     save_file(weights, str(directory / "model.safetensors"))
-    with pytest.raises(CheckpointError,
-                       match=r"missing tensors \['model.norm.weight'\], unexpected tensors \['model.layers.0.extra"):
+    with pytest.raises(
+        CheckpointError, match=r"missing tensors \['model.norm.weight'\], unexpected tensors \['model.layers.0.extra"
+    ):
         from_hf(directory)
     directory = _copy(tmp_path / "d")
     data = (directory / "model.safetensors").read_bytes()
@@ -227,11 +234,16 @@ def byte_model_dir(tmp_path_factory):
 
 def test_init_from_starts_fit_from_the_imported_weights(byte_model_dir):
     directory, original = byte_model_dir
-    with pytest.warns(UserWarning,
-                      match=r"saved with plan \[0, 1\]; depth strategy 'loop' trains it with plan \[0, 1, 1\]"):
-        lm = LanguageModel(init_from=f"hf:{directory}", vocab_size=ByteTokenizer.vocab_size, warmup_steps=1,
-                           arch_overrides={"kernels": "torch"},
-                           depth={"name": "loop", "layers": 1, "repeats": 2, "encode": 1})
+    with pytest.warns(
+        UserWarning, match=r"saved with plan \[0, 1\]; depth strategy 'loop' trains it with plan \[0, 1, 1\]"
+    ):
+        lm = LanguageModel(
+            init_from=f"hf:{directory}",
+            vocab_size=ByteTokenizer.vocab_size,
+            warmup_steps=1,
+            arch_overrides={"kernels": "torch"},
+            depth={"name": "loop", "layers": 1, "repeats": 2, "encode": 1},
+        )
     assert lm.model.plan == (0, 1, 1) and lm.model.config.kernels == "torch"
     assert torch.equal(lm.model.layers[1].mlp.up_proj.weight, original.layers[1].mlp.up_proj.weight)
     trainer(max_steps=1).fit(lm, datamodule=small_data())
@@ -243,8 +255,9 @@ def test_init_from_rejects_what_cannot_start_from_the_import(byte_model_dir):
     source = f"hf:{directory}"
     with pytest.raises(ConfigError, match="starts with 1 unique layers, but model.init_from"):
         LanguageModel(init_from=source, depth={"name": "lidas", "block_size": 1, "horizon": 10})
-    grown = LanguageModel(init_from=source, depth={"name": "midas", "block_size": 1, "horizon": 10,
-                                                    "initial_depth": 2, "target_depth": 4})
+    grown = LanguageModel(
+        init_from=source, depth={"name": "midas", "block_size": 1, "horizon": 10, "initial_depth": 2, "target_depth": 4}
+    )
     assert grown.model.n_unique == 2 and grown.depth_strategy.growth_steps()
     with pytest.raises(ConfigError, match="model.vocab_size=300"):
         LanguageModel(init_from=source, vocab_size=300)

@@ -100,7 +100,7 @@ def test_repeat_block_adds_size_times_extra_and_is_found_as_a_loop(block, extra)
     plan, start, size = block
     out = repeat_block(plan, start, start + size, extra)
     assert len(out) == len(plan) + size * extra
-    assert Counter(out) == Counter(plan) + Counter(plan[start:start + size] * extra)
+    assert Counter(out) == Counter(plan) + Counter(plan[start : start + size] * extra)
     assert apply_repeat(plan, f"{start}:{start + size}x{extra}") == out
     unique = identity_plan(len(plan))
     span = find_loop(repeat_block(unique, start, start + size, extra))
@@ -117,8 +117,8 @@ def test_skip_block_removes_exactly_the_block(block):
         return
     out = skip_block(plan, start, size)
     assert len(out) == len(plan) - size
-    assert out == plan[:start] + plan[start + size:]
-    assert Counter(out) + Counter(plan[start:start + size]) == Counter(plan)
+    assert out == plan[:start] + plan[start + size :]
+    assert Counter(out) + Counter(plan[start : start + size]) == Counter(plan)
 
 
 @FAST
@@ -127,9 +127,9 @@ def test_swap_blocks_is_an_involutive_permutation(block):
     plan, start, size = block
     out = swap_blocks(plan, start, size)
     assert sorted(out) == sorted(plan) and len(out) == len(plan)
-    assert out[start:start + size] == plan[start + size:start + 2 * size]
-    assert out[start + size:start + 2 * size] == plan[start:start + size]
-    assert out[:start] == plan[:start] and out[start + 2 * size:] == plan[start + 2 * size:]
+    assert out[start : start + size] == plan[start + size : start + 2 * size]
+    assert out[start + size : start + 2 * size] == plan[start : start + size]
+    assert out[:start] == plan[:start] and out[start + 2 * size :] == plan[start + 2 * size :]
     assert swap_blocks(out, start, size) == plan
 
 
@@ -139,8 +139,8 @@ def test_reverse_block_is_an_involutive_permutation(block):
     plan, start, size = block
     out = reverse_block(plan, start, size)
     assert sorted(out) == sorted(plan)
-    assert out[start:start + size] == plan[start:start + size][::-1]
-    assert out[:start] == plan[:start] and out[start + size:] == plan[start + size:]
+    assert out[start : start + size] == plan[start : start + size][::-1]
+    assert out[:start] == plan[:start] and out[start + size :] == plan[start + size :]
     assert reverse_block(out, start, size) == plan
 
 
@@ -159,8 +159,10 @@ def _brute_force_best(plan):
     for size in range(1, len(plan) + 1):
         for start in range(len(plan)):
             for passes in range(2, len(plan) // size + 1):
-                if start + size * passes <= len(plan) and plan[start:start + size] * passes == plan[
-                        start:start + size * passes]:
+                if (
+                    start + size * passes <= len(plan)
+                    and plan[start : start + size] * passes == plan[start : start + size * passes]
+                ):
                     found.append((-size * passes, size, start, passes))
     if not found:
         return None
@@ -175,9 +177,9 @@ def test_loop_spans_are_maximal_repeats_and_find_loop_takes_the_largest(plan):
     for span in spans:
         span.check(plan)
         assert span.passes >= 2
-        block = plan[span.start:span.start + span.size]
-        assert plan[span.end:span.end + span.size] != block  # cannot extend right
-        assert span.start < span.size or plan[span.start - span.size:span.start] != block  # nor left
+        block = plan[span.start : span.start + span.size]
+        assert plan[span.end : span.end + span.size] != block  # cannot extend right
+        assert span.start < span.size or plan[span.start - span.size : span.start] != block  # nor left
     assert find_loop(plan) == _brute_force_best(plan)
 
 

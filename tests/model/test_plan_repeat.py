@@ -21,9 +21,9 @@ def test_repeat_block_length_and_content(depth, data):
     extra = data.draw(st.integers(0, 4))
     out = repeat_block(plan, start, end, extra)
     assert len(out) == depth + extra * (end - start)
-    assert out[: end] == plan[: end] and out[len(out) - (depth - end):] == plan[end:]
+    assert out[:end] == plan[:end] and out[len(out) - (depth - end) :] == plan[end:]
     for r in range(extra):
-        assert out[end + r * (end - start): end + (r + 1) * (end - start)] == plan[start:end]
+        assert out[end + r * (end - start) : end + (r + 1) * (end - start)] == plan[start:end]
 
 
 def test_parse_repeat_forms_and_errors():

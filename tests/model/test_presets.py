@@ -27,7 +27,9 @@ def test_preset_parameter_count_is_the_closed_form(name, tie):
 
 def test_published_sizes():
     """The SmolLM presets have the sizes their names say (tied embeddings, as in seed 004 Table 2)."""
-    millions = {name: closed_form_parameters(PRESETS[name]) / 1e6 for name in ("smollm-135m", "smollm-360m", "smollm-1.7b")}
+    millions = {
+        name: closed_form_parameters(PRESETS[name]) / 1e6 for name in ("smollm-135m", "smollm-360m", "smollm-1.7b")
+    }
     assert 134 < millions["smollm-135m"] < 136
     assert 361 < millions["smollm-360m"] < 363
     assert 1710 < millions["smollm-1.7b"] < 1712

@@ -61,10 +61,12 @@ def test_repeated_plan_equals_physically_duplicated_layers():
 
 @pytest.mark.parametrize(
     "plan, message",
-    [((0, 8), r"plan\[1\]=8 is out of range: the model has 8 unique layers \(allowed indices 0..7\)"),
-     ((-1,), r"plan\[0\]=-1 is out of range"),
-     ((), "needs at least one layer"),
-     ((0, 1.5), r"plan\[1\]=1.5 is not allowed")],
+    [
+        ((0, 8), r"plan\[1\]=8 is out of range: the model has 8 unique layers \(allowed indices 0..7\)"),
+        ((-1,), r"plan\[0\]=-1 is out of range"),
+        ((), "needs at least one layer"),
+        ((0, 1.5), r"plan\[1\]=1.5 is not allowed"),
+    ],
 )
 def test_bad_plans_are_rejected(plan, message):
     model = tiny()
@@ -136,8 +138,11 @@ def test_rope_theta_is_configurable():
 
 @pytest.mark.parametrize(
     "name, shape, params",
-    [("smollm-360m", (32, 960, 2560, 15, 5), 362e6), ("smollm-1.7b", (24, 2048, 8192, 32, 32), 1.71e9),
-     ("smollm-135m", (30, 576, 1536, 9, 3), 134.5e6)],
+    [
+        ("smollm-360m", (32, 960, 2560, 15, 5), 362e6),
+        ("smollm-1.7b", (24, 2048, 8192, 32, 32), 1.71e9),
+        ("smollm-135m", (30, 576, 1536, 9, 3), 134.5e6),
+    ],
 )
 def test_presets_match_the_seeds_table(name, shape, params):
     config = ModelConfig.from_name(name)
@@ -161,7 +166,9 @@ def test_from_name_errors_name_the_field():
         ModelConfig.from_name("tiny", n_layers=0)
 
 
-@pytest.mark.parametrize("name, batch_tokens, table7", [("smollm-360m", 2**20, 613527.488), ("smollm-1.7b", 2**21, 4813222.102)])
+@pytest.mark.parametrize(
+    "name, batch_tokens, table7", [("smollm-360m", 2**20, 613527.488), ("smollm-1.7b", 2**21, 4813222.102)]
+)
 def test_training_flops_reproduce_table7_standard_rows(name, batch_tokens, table7):
     config = ModelConfig.from_name(name)
     petaflops = training_flops_per_token(config, config.n_layers, 2048) * batch_tokens * 200_000 / 1e15

@@ -11,6 +11,8 @@ def load(task: str, depth: int = 0, n_items: int = 1000, shots: int = 5, seed: i
 
     from lightning_iter.eval.primitives import test_set
 
-    rows = [{"prompt": e.prompt, "choices": list(e.choices), "answer": e.answer}
-            for e in test_set(task, int(depth), int(n_items), int(shots), int(seed))]
+    rows = [
+        {"prompt": e.prompt, "choices": list(e.choices), "answer": e.answer}
+        for e in test_set(task, int(depth), int(n_items), int(shots), int(seed))
+    ]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
