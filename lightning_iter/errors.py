@@ -49,15 +49,20 @@ def check_int(
     maximum: int | None = None,
     *,
     error: type[LightningIterError] = ConfigError,
+    allowed: str | None = None,
 ) -> int:
-    """`value` if it is an int (not a bool) within [minimum, maximum]; else `error` naming field, value and range."""
+    """`value` if it is an int (not a bool) within [minimum, maximum]; else `error` naming field, value and range.
+
+    `allowed` replaces the generated "it must be ..." text where a field needs its own words."""
     if (
         isinstance(value, bool)
         or not isinstance(value, int)
         or (minimum is not None and value < minimum)
         or (maximum is not None and value > maximum)
     ):
-        if minimum is not None and maximum is not None:
+        if allowed is not None:
+            pass
+        elif minimum is not None and maximum is not None:
             allowed = f"it must be an integer in {minimum}..{maximum}"
         elif minimum is not None:
             allowed = f"it must be an integer >= {minimum}"
@@ -87,6 +92,7 @@ def check_float(
     *,
     above: float | None = None,
     error: type[LightningIterError] = ConfigError,
+    allowed: str | None = None,
 ) -> float:
     """`value` as a float if it is a finite real number (not a bool) within the bounds (`above`: strictly greater)."""
     try:
@@ -98,16 +104,22 @@ def check_float(
     ok = ok and (above is None or value > above)
     if not ok:
         bounds = [f"{op} {_number(b)}" for op, b in ((">", above), (">=", minimum), ("<=", maximum)) if b is not None]
-        allowed = "it must be a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+        if allowed is None:
+            allowed = "it must be a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
         raise _fail(error, field, value, allowed)
     return number
 
 
 def check_choice(
-    field: str, value: Any, choices: Iterable[Any], *, error: type[LightningIterError] = ConfigError
+    field: str,
+    value: Any,
+    choices: Iterable[Any],
+    *,
+    error: type[LightningIterError] = ConfigError,
+    allowed: str | None = None,
 ) -> Any:
-    """`value` if it is one of `choices`; else `error` listing them."""
+    """`value` if it is one of `choices`, of the same type (`1.0` or `True` never stands for `1`); else `error`."""
     options = tuple(choices)
-    if value not in options:
-        raise _fail(error, field, value, f"choose one of {', '.join(str(c) for c in options)}")
+    if not any(type(c) is type(value) and c == value for c in options):
+        raise _fail(error, field, value, allowed or f"choose one of {', '.join(str(c) for c in options)}")
     return value

@@ -140,3 +140,25 @@ def test_check_choice_returns_a_choice_and_lists_them_otherwise(choices, data):
     with pytest.raises(ConfigError) as err:
         check_choice("--cache", other, iter(choices))
     _names(err, "--cache", other, f"choose one of {', '.join(choices)}")
+
+
+def test_allowed_text_replaces_the_generated_one():
+    with pytest.raises(ConfigError, match=r"^--n_items=0 is not allowed: it must be an integer >= 1 \(0 turns"):
+        check_int("--n_items", 0, 1, allowed="it must be an integer >= 1 (0 turns accuracy off)")
+    with pytest.raises(ConfigError, match=r"^w.a=-1 is not allowed: weights must be finite numbers >= 0$"):
+        check_float("w.a", -1, 0, allowed="weights must be finite numbers >= 0")
+    with pytest.raises(ConfigError, match=r"^depth=3 is not allowed: only 0\.\.2$"):
+        check_choice("depth", 3, (0, 1, 2), allowed="only 0..2")
+    assert check_int("x", 2, 1, allowed="unused") == 2
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_bool_is_not_a_numeric_choice(value):
+    with pytest.raises(ConfigError, match="choose one of 0, 1, 2"):
+        check_choice("depth", value, (0, 1, 2))
+    assert check_choice("flag", value, (True, False)) is value
+
+
+def test_a_float_is_not_an_int_choice():
+    with pytest.raises(ConfigError, match="depth=1.0 is not allowed"):
+        check_choice("depth", 1.0, (0, 1, 2))

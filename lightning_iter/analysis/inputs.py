@@ -43,8 +43,7 @@ def primitive_items(task: str, n_items: int, depth: int = 0, shots: int = 5, see
     """Items 0..n_items-1 of the evaluation's test set of a reasoning primitive (`eval.primitives.make_example`)."""
     from ..eval.primitives import make_example
 
-    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
-        raise ConfigError(f"--n_items={n_items!r} is not allowed: it must be an integer >= 1 (0 turns accuracy off)")
+    check_int("--n_items", n_items, 1, allowed="it must be an integer >= 1 (0 turns accuracy off)")
     examples = [make_example(task, depth=depth, shots=shots, seed=seed, index=k) for k in range(n_items)]
     return [Item(ex.prompt, tuple(ex.choices), int(ex.answer)) for ex in examples]
 

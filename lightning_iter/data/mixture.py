@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_float
 
 BLOCK = 4096  # source draws are made BLOCK samples at a time from rng (seed, block)
 
@@ -37,9 +37,7 @@ def normalize_weights(weights: Mapping[str, float], names: Sequence[str], field:
     values = []
     for name in names:
         value = weights.get(name, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{field}.{name}={value!r} is not allowed: weights must be finite numbers >= 0")
-        values.append(float(value))
+        values.append(check_float(f"{field}.{name}", value, 0, allowed="weights must be finite numbers >= 0"))
     total = sum(values)
     if total <= 0:
         raise ConfigError(f"{field}={dict(weights)!r} is not allowed: at least one weight must be positive")

@@ -70,7 +70,7 @@ import string
 from dataclasses import dataclass
 
 from lightning_iter.data.words import load_real_words
-from lightning_iter.errors import check_int
+from lightning_iter.errors import check_choice, check_int
 
 __all__ = [
     "ASSIGN_DEPTHS",
@@ -149,8 +149,7 @@ def _check_task(task: str) -> None:
 
 def _check_depth(task: str, depth: int) -> None:
     allowed = allowed_depths(task)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth not in allowed:
-        raise ValueError(f"depth={depth!r} is not valid for task {task!r}; allowed values: {allowed}")
+    check_choice("depth", depth, allowed, allowed=f"it is not valid for task {task!r}; allowed values: {allowed}")
 
 
 def _random_words(rng: random.Random, n: int) -> list[str]:

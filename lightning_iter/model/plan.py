@@ -29,8 +29,7 @@ def validate_plan(plan: Iterable[int], n_unique: int, field: str = "plan") -> Pl
     if not items:
         raise PlanError(f"{field}=() is not allowed: a plan needs at least one layer")
     for position, index in enumerate(items):
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise PlanError(f"{field}[{position}]={index!r} is not allowed: plan entries are integers")
+        check_int(f"{field}[{position}]", index, error=PlanError, allowed="plan entries are integers")
         if not 0 <= index < n_unique:
             raise PlanError(
                 f"{field}[{position}]={index} is out of range: the model has {n_unique} unique layers "
