@@ -61,6 +61,8 @@ def adaptive_forward(
     for step in model.walk(hidden, cos, sin, cache=cache, stop=loop.end):
         hidden = step.out
         done = step.depth + 1 - loop.start  # depths of the loop run so far
+        if done == 0:  # the last depth before the loop: its output enters the first pass
+            before = hidden
         if done <= 0 or done % loop.size:
             continue
         passes = done // loop.size

@@ -80,5 +80,17 @@ def test_adaptive_depth_exits_early_or_runs_all_passes():
     assert kl.mean_passes == 1.0
     with pytest.raises(ConfigError, match="needs a KV cache"):
         generate(model, prompt, 2, cache="none", adaptive=AdaptiveDepth(threshold=0.1))
+
+
+def test_adaptive_depth_compares_a_pass_with_its_own_input():
+    """Behind an encoder layer, a looped block that changes nothing converges after its first pass."""
+    model = model_for("looped")  # Loop(2-2×2-2): plan 0 1 2 3 2 3 4 5, the loop starts at depth 2
+    with torch.no_grad():
+        for index in (2, 3):  # the looped layers add nothing to the residual: a pass is the identity
+            model.layers[index].self_attn.o_proj.weight.zero_()
+            model.layers[index].mlp.down_proj.weight.zero_()
+    prompt = torch.randint(0, CONFIG.vocab_size, (1, 5))
+    result = generate(model, prompt, 4, adaptive=AdaptiveDepth(threshold=1e-6))
+    assert result.passes == [1] * 3
     with pytest.raises(ConfigError, match="repeats none"):
         generate(Transformer(CONFIG), prompt, 2, adaptive=AdaptiveDepth(threshold=0.1))
