@@ -28,7 +28,9 @@ class Retrofit:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any] | Retrofit) -> Retrofit:
-        """Parse `depth.retrofit`: `{start_step, block: "START:END" | block_index + block_size, extra}`."""
+        """Parse `depth.retrofit`: `{start_step, block: [START, END] | block_index + block_size, extra}`.
+
+        `block` may also be the string `"START:END"` (as `--repeat` spells it); END is exclusive either way."""
         if isinstance(spec, Retrofit):
             return spec
         if not isinstance(spec, Mapping):
@@ -60,7 +62,7 @@ class Retrofit:
         return cls(start_step, start, end, extra)
 
     def spec(self) -> dict[str, Any]:
-        """The YAML form (`block` always as `"START:END"`), so `Retrofit.from_spec(spec())` rebuilds this stage."""
+        """The recorded form (`block` as `"START:END"`), so `Retrofit.from_spec(spec())` rebuilds this stage."""
         return {"start_step": self.start_step, "block": f"{self.start}:{self.end}", "extra": self.extra}
 
     def plan_at(self, step: int, base: Plan) -> Plan:
@@ -88,14 +90,24 @@ class Retrofit:
 
 
 def _parse_block(block: Any) -> tuple[int, int]:
-    """`"START:END"` (END exclusive) as two ints with 0 <= START < END."""
-    try:
-        start, end, _ = parse_repeat(f"{block}x1")
-    except PlanError:
-        start, end = -1, -1
+    """`[START, END]` or `"START:END"` (END exclusive) as two ints with 0 <= START < END."""
+    if isinstance(block, int) and not isinstance(block, bool):
+        raise ConfigError(
+            f"depth.retrofit.block={block!r} is not allowed: write the plan positions as [START, END], e.g. "
+            "[8, 12] for layers 8-11 (YAML reads an unquoted 8:12 as the base-60 number 492, and LightningCLI "
+            "writes a quoted '8:12' back unquoted into the run's config.yaml)"
+        )
+    if isinstance(block, (list, tuple)) and len(block) == 2:
+        start = check_int("depth.retrofit.block[0]", block[0], 0)
+        end = check_int("depth.retrofit.block[1]", block[1], 0)
+    else:
+        try:
+            start, end, _ = parse_repeat(f"{block}x1")
+        except PlanError:
+            start, end = -1, -1
     if not 0 <= start < end:
         raise ConfigError(
-            f"depth.retrofit.block={block!r} is not allowed: write plan positions START:END (END exclusive, "
-            "START < END), e.g. '8:12' for layers 8-11"
+            f"depth.retrofit.block={block!r} is not allowed: give plan positions [START, END] (END exclusive, "
+            "START < END), e.g. [8, 12] for layers 8-11"
         )
     return start, end

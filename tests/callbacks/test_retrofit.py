@@ -126,8 +126,12 @@ def test_block_of_a_grown_model_and_bad_arguments():
         ),
         (
             {"start_step": 3, "block": "3:1"},
-            r"depth.retrofit.block='3:1' is not allowed: write plan positions START:END",
+            r"depth.retrofit.block='3:1' is not allowed: give plan positions \[START, END\]",
         ),
+        ({"start_step": 3, "block": [2, 1]}, r"depth.retrofit.block=\[2, 1\] is not allowed: give plan positions"),
+        ({"start_step": 3, "block": [0, "2"]}, r"depth.retrofit.block\[1\]='2' is not allowed"),
+        # an unquoted 2:4 in YAML (or one LightningCLI wrote back unquoted) reads as the base-60 number 124
+        ({"start_step": 3, "block": 124}, r"depth.retrofit.block=124 is not allowed: write the plan positions as"),
         (
             {"start_step": 3, "block": "1:2", "extra": 0},
             r"depth.retrofit.extra=0 is not allowed: it must be an integer >= 1",
@@ -144,3 +148,7 @@ def test_block_of_a_grown_model_and_bad_arguments():
 def test_bad_retrofit_stage_names_the_field(retrofit, message):
     with pytest.raises(ConfigError, match=message):
         small_lm({**GROW, "retrofit": retrofit}, n_layers=3)
+
+
+def test_block_as_a_list_equals_the_string_form():
+    assert Retrofit.from_spec({"start_step": 3, "block": [1, 3]}) == Retrofit.from_spec(RETROFIT)

@@ -10,6 +10,8 @@ import torch
 import yaml
 
 from lightning_iter.cli import main
+from lightning_iter.depth import get_strategy
+from lightning_iter.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -59,6 +61,20 @@ def test_every_shipped_config_parses(config, capsys):
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["depth"]["name"] in {"baseline", "midas", "lidas", "loop"}
+
+
+def test_retrofit_config_survives_the_config_lightning_saves(tmp_path, capsys):
+    """LightningCLI writes the parsed config into every run directory; reading it back gives the same depth."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(ROOT / "configs/retrofit-tiny.yaml"), "--print_config"])
+    saved = tmp_path / "config.yaml"
+    saved.write_text(capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(saved), "--print_config"])
+    strategy = get_strategy(**yaml.safe_load(capsys.readouterr().out)["model"]["depth"])
+    strategy.setup(ModelConfig.from_name("tiny", n_layers=6))
+    assert strategy.plan_at(79) == (0, 1, 2, 3, 4, 5)
+    assert strategy.plan_at(80) == (0, 1, 2, 3, 2, 3, 4, 5)
 
 
 def test_quickstart_config_fit_end_to_end(tmp_path):
