@@ -5,11 +5,12 @@ lightning_iter fit --config configs/quickstart.yaml
 
 from __future__ import annotations
 
-import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
+ARGS_WARNING = "LightningCLI's args parameter is intended"  # start of the warning it gives when sys.argv is set
 
 
 def default_precision() -> str:
@@ -74,9 +75,9 @@ def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
                 log_dir = Path(trainer.logger.log_dir)
                 print(f"[lightning_iter] logs: {log_dir.resolve()}  (tensorboard --logdir {log_dir.parent.resolve()})")
 
-    saved = sys.argv
-    sys.argv = saved[:1]  # the arguments come through `args`; LightningCLI warns when sys.argv holds them too
-    try:
+    with warnings.catch_warnings():
+        # `args` carries the command line on purpose; sys.argv must stay whole (DDP's launcher re-runs it per rank)
+        warnings.filterwarnings("ignore", message=ARGS_WARNING)
         LightningIterCLI(
             LanguageModel,
             L.LightningDataModule,
@@ -85,8 +86,6 @@ def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
         )
-    finally:
-        sys.argv = saved
 
 
 def main(argv: Sequence[str]) -> None:

@@ -58,3 +58,32 @@ def test_help_exits_zero(verb, capsys):
         status = exit_info.code
     assert status in (0, None)
     assert capsys.readouterr().out.strip(), f"`lightning_iter {verb} --help` printed nothing"
+
+
+def test_fit_keeps_sys_argv_and_silences_only_the_args_warning(monkeypatch):
+    """Lightning's DDP launcher starts every other rank with `sys.argv`: it must reach LightningCLI whole."""
+    import sys
+    import warnings
+
+    import lightning.pytorch.cli as lightning_cli
+
+    from lightning_iter.commands.fit import run_lightning
+
+    seen = {}
+
+    class FakeCLI:
+        def __init__(self, *args, **kwargs):
+            seen["argv"], seen["args"] = list(sys.argv), kwargs["args"]
+            warnings.warn(
+                "LightningCLI's args parameter is intended to run from within Python ...", UserWarning, stacklevel=2
+            )
+            warnings.warn("another warning", UserWarning, stacklevel=2)
+
+    command_line = ["lightning_iter", "fit", "--config", "x.yaml"]
+    monkeypatch.setattr(sys, "argv", command_line)
+    monkeypatch.setattr(lightning_cli, "LightningCLI", FakeCLI)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_lightning("fit", ["--config", "x.yaml"])
+    assert seen == {"argv": command_line, "args": ["fit", "--config", "x.yaml"]}
+    assert [str(w.message) for w in caught] == ["another warning"]
