@@ -6,6 +6,7 @@ are built in a hidden staging directory beside the target (`staging_dir`) and sw
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -44,7 +45,7 @@ def staging_dir(final: str | Path, *, create: bool = True) -> Path:
 def remove_stale_staging(final: str | Path) -> None:
     """Delete the staging (and replaced) directories of `final` that a killed run left behind."""
     final = Path(final)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -127,10 +127,6 @@ class LanguageModel(L.LightningModule):
         return [DepthSchedule()]
 
     # ---- checkpoints ---------------------------------------------------------------------------
-    def depth_state(self) -> dict[str, Any]:
-        """The model's shape, unique layers, plan and depth strategy spec, as the checkpoint entry records them."""
-        return build_entry(self.model, self.depth_strategy.spec())
-
     def data_state(self) -> dict[str, Any]:
         """The tokenizer spec and data module (class path + init args) the run trains on, when known."""
         trainer = self._trainer

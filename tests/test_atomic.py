@@ -136,3 +136,13 @@ def test_values_json_cannot_make_finite_still_fail(tmp_path):
     with pytest.raises(TypeError):
         write_json_atomic(tmp_path / "bad.json", {"x": object()})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_stale_staging_of_a_name_with_glob_characters_is_found_and_neighbours_are_kept(tmp_path):
+    final = tmp_path / "data[v2]"
+    own = tmp_path / ".data[v2].tmp-abc"
+    neighbour = tmp_path / ".datav.tmp-abc"  # what the unescaped pattern `.data[v2].tmp-*` would match
+    own.mkdir()
+    neighbour.mkdir()
+    remove_stale_staging(final)
+    assert not own.exists() and neighbour.is_dir()

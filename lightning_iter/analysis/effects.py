@@ -89,7 +89,7 @@ def skip_effects(
     row = 0
     for batch in _batches(tokens, batch_size):
         batch = batch.to(device)
-        tr = trace(model, batch)
+        tr = trace(model, batch, parts=False)  # residuals only
         probs = torch.softmax(model.unembed(tr.residuals[-1]).float(), dim=-1)
         for s in range(depth):
             for keep, where in settings:
@@ -134,7 +134,7 @@ def local_effects(
         leave=False,
     )
     for batch in _batches(tokens, batch_size):
-        tr = trace(model, batch.to(device))
+        tr = trace(model, batch.to(device), parts=False)  # residuals only
         for s in range(depth):
             contribution = tr.update(s)
             for target in range(s + 1, depth):

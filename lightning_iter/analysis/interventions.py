@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError, check_int
+from ..errors import check_choice, check_int
 from ..model import Transformer
 from ..model.loss import token_cross_entropy
 from ..model.plan import Plan, repeat_block, reverse_block, skip_block, swap_blocks
@@ -23,8 +23,7 @@ DEFAULT_SIZES = (1, 2, 4, 8)
 
 def intervene(plan: Plan, op: str, start: int, size: int, extra: int = 1) -> Plan | None:
     """The plan after `op` on the block of `size` positions at `start`; None when it does not fit or is a no-op."""
-    if op not in OPERATIONS:
-        raise ConfigError(f"--operations entry {op!r} is not allowed: choose from {', '.join(OPERATIONS)}")
+    _check_operation(op)
     if size == 0 or (op == "reverse" and size == 1):
         return None  # an empty block, or reversing one layer: the identity
     blocks = 2 if op == "swap" else 1
@@ -33,6 +32,10 @@ def intervene(plan: Plan, op: str, start: int, size: int, extra: int = 1) -> Pla
     if op == "repeat":
         return repeat_block(plan, start, start + size, extra)
     return {"skip": skip_block, "swap": swap_blocks, "reverse": reverse_block}[op](plan, start, size)
+
+
+def _check_operation(op: str) -> None:
+    check_choice("--operations entry", op, OPERATIONS)
 
 
 @torch.no_grad()
@@ -63,8 +66,7 @@ def block_interventions(
     Result: `base` metrics and `results[op][size]` = one entry per start (None where the block does not fit).
     """
     for op in operations:
-        if op not in OPERATIONS:
-            raise ConfigError(f"--operations entry {op!r} is not allowed: choose from {', '.join(OPERATIONS)}")
+        _check_operation(op)
     for i, k in enumerate(sizes):
         check_int(f"--sizes[{i}]", k, 1)
     base_plan = tuple(model.plan)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import PlanError, check_int
 from ..model import Transformer
 from ..model.layers import DecoderLayer, Mask, keep_contribution
 
@@ -63,7 +64,7 @@ def run_layer(
 @torch.no_grad()
 def trace(model: Transformer, tokens: torch.Tensor, plan: tuple[int, ...] | None = None, parts: bool = True) -> Trace:
     """Run `plan` (default: the model's) over `tokens` [B, T] through `model.walk`, keeping h_i (and, with
-    `parts`, a_i and m_i) at every depth; h_L is bit for bit the model's `hidden_states`."""
+    `parts`, a_i and m_i) at every depth; h_L is bit for bit the model's `hidden_states` (uncompiled layers)."""
     plan = tuple(model.plan if plan is None else plan)
     h = model.embed(tokens)
     cos, sin = model.rope_tables(tokens.shape[1], tokens.device, h.dtype)
@@ -89,8 +90,9 @@ def run_from(
     """Continue the plan of `tr` from depth `start` on residual `h`, intervening (masks) at depth `start` only.
 
     Returns the final residual h_L and, with `updates=True`, the residual updates of depths start+1 .. L-1.
-    A mask of ones (or None) reproduces `tr` exactly.
+    A mask of ones (or None) reproduces `tr` exactly (uncompiled layers: a compiled layer may fuse differently).
     """
+    check_int("run_from start", start, 0, len(tr.plan) - 1, error=PlanError)
     later: list[torch.Tensor] = []
     steps = model.walk(h, tr.cos, tr.sin, plan=tr.plan, start=start, keep={start: keep}, keep_attn={start: keep_attn})
     for step in steps:

@@ -13,11 +13,11 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ..errors import ConfigError
 from ..model import inference_flops_per_token, training_flops_per_token
-from ..model.plan import format_plan, identity_plan, is_identity
+from ..model.plan import format_plan
 
 
 def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
@@ -52,23 +52,29 @@ class DepthSchedule(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         lm = self._lm(pl_module)
-        step = trainer.global_step
-        if lm.model.n_unique < lm.depth_strategy.n_unique_at(step):
-            self._grow(trainer, lm, lm.depth_strategy.n_unique_at(step))
-        plan = lm.depth_strategy.plan_at(step)
-        if lm.model.plan != plan:
-            lm.model.plan = plan
-            retrofit = lm.depth_strategy.retrofit
-            change = retrofit.label() if retrofit is not None and step >= retrofit.start_step else "plan changed"
+        strategy, step = lm.depth_strategy, trainer.global_step
+        if lm.model.n_unique < strategy.n_unique_at(step):
+            self._grow(trainer, lm, strategy.n_unique_at(step))
+        plan = strategy.plan_at(step)
+        if lm.model.plan == plan:
+            return
+        retrofit = strategy.retrofit
+        if retrofit is not None and step >= retrofit.start_step and lm.model.plan == strategy.base_plan_at(step):
             rank_zero_info(
-                f"[lightning_iter] step {step}: {change}: plan {format_plan(plan)} "
-                f"(effective depth {lm.model.depth}, {lm.model.n_unique} unique layers)"
+                f"[lightning_iter] step {step}: {retrofit.label()}: plan {format_plan(plan)} "
+                f"(effective depth {len(plan)}, {lm.model.n_unique} unique layers)"
             )
+        else:  # e.g. a checkpoint resumed under a config whose depth strategy gives another plan
+            rank_zero_warn(
+                f"[lightning_iter] step {step}: the model's plan {format_plan(lm.model.plan)} is not the depth "
+                f"strategy's plan at this step; training continues with {format_plan(plan)} "
+                "(was the checkpoint trained with a depth.retrofit stage this config lacks?)"
+            )
+        lm.model.plan = plan
 
     def _grow(self, trainer: L.Trainer, lm: Any, target: int) -> None:
-        """Grow to `target` unique layers with the growth transaction (it grows untied models: identity plans)."""
-        if not is_identity(lm.model.plan):
-            lm.model.plan = identity_plan(lm.model.n_unique)  # the step's plan is set right after growth
+        """Grow to `target` unique layers with the growth transaction (the retrofit stage starts after growth ends,
+        so the plan is the identity here; a strategy's `apply` decides what a tied plan means)."""
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         while lm.model.n_unique < target:
             lm.depth_strategy.apply(lm.model, optimizer)

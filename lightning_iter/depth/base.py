@@ -6,13 +6,14 @@ A strategy answers `n_unique_at(step)` and `plan_at(step)`: static ones fix both
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from typing import Any
 
 import torch
 
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_float, check_int
 from ..model.config import ModelConfig
 from ..model.plan import Plan, identity_plan
 from ..model.transformer import Transformer
@@ -26,19 +27,32 @@ def _positive_int(field: str, value: Any, minimum: int = 1) -> int:
     return check_int(f"depth.{field}", value, minimum)
 
 
-class DepthStrategy(ABC):
+class DepthStrategy(ABC):  # noqa: B024 - no abstract method: first-API strategies implement other hooks
     """Decides the layer plan over training. Subclasses are registered with `@register_strategy(name)`.
 
     Subclasses implement `n_unique_at` (and `base_plan_at` when their plan is not the identity), and
     `configure`/`summary` rather than `setup`/`describe`, so that the stages (`retrofit`) apply to every one.
+    Strategies written for the first API keep working: an `initial_layers()` override gives the layers and plan
+    (the plan until the strategy grows), and `setup()`/`describe()` overrides still get the stages' check and text.
     """
 
     strategy_name: str = "?"
     retrofit: Retrofit | None = None  # attached by `get_strategy` from `depth.retrofit`
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "setup" in cls.__dict__:
+            cls.setup = _then_check_stages(cls.__dict__["setup"])
+        if "describe" in cls.__dict__:
+            cls.describe = _with_stages(cls.__dict__["describe"])
+
     def setup(self, config: ModelConfig) -> None:
         """Resolve the model-dependent defaults (`configure`), then check the stages against the full-depth plan."""
         self.configure(config)
+        self.check_stages()
+
+    def check_stages(self) -> None:
+        """Reject a retrofit stage that does not fit the full-depth plan (or starts before growth ends)."""
         if self.retrofit is not None:
             growth = self.growth_steps()
             self.retrofit.check(growth, self.base_plan_at(max(growth, default=0)))
@@ -46,13 +60,21 @@ class DepthStrategy(ABC):
     def configure(self, config: ModelConfig) -> None:  # noqa: B027 - an optional hook, not abstract
         """Resolve defaults that depend on the model (e.g. the target depth) and validate them."""
 
-    @abstractmethod
     def n_unique_at(self, step: int) -> int:
         """Unique layers the model has while training optimizer step `step` (a pure function of the step)."""
+        if _overrides(self, "initial_layers"):
+            return self.initial_layers()[0]
+        raise NotImplementedError(f"depth strategy {type(self).__name__} must implement n_unique_at(step)")
 
     def base_plan_at(self, step: int) -> Plan:
-        """The strategy's own plan at `step`, before its stages: the identity over `n_unique_at(step)` layers."""
-        return identity_plan(self.n_unique_at(step))
+        """The strategy's own plan at `step`, before its stages: the identity over `n_unique_at(step)` layers
+        (a first-API strategy: its `initial_layers()` plan while it has that many unique layers)."""
+        n = self.n_unique_at(step)
+        if _overrides(self, "initial_layers"):
+            n0, plan0 = self.initial_layers()
+            if n == n0:
+                return tuple(plan0)
+        return identity_plan(n)
 
     def plan_at(self, step: int) -> Plan:
         """The plan the model trains optimizer step `step` with (a pure function of the step)."""
@@ -93,9 +115,12 @@ class DepthStrategy(ABC):
 class StaticStrategy(DepthStrategy):
     """A strategy whose unique layers and base plan never change during training (baseline, loops)."""
 
-    @abstractmethod
     def fixed_layers(self) -> tuple[int, Plan]:
-        """Unique-layer count and plan, the same at every step."""
+        """Unique-layer count and plan, the same at every step (a first-API strategy: its `initial_layers()`)."""
+        if _overrides(self, "initial_layers"):
+            n, plan = self.initial_layers()
+            return n, tuple(plan)
+        raise NotImplementedError(f"static depth strategy {type(self).__name__} must implement fixed_layers()")
 
     def n_unique_at(self, step: int) -> int:
         return self.fixed_layers()[0]
@@ -123,7 +148,7 @@ class GrowOperator(DepthStrategy):
         self.horizon = _positive_int("horizon", horizon, minimum=0)
         self.initial_depth = block_size if initial_depth is None else _positive_int("initial_depth", initial_depth)
         self.target_depth = None if target_depth is None else _positive_int("target_depth", target_depth)
-        self.alpha = float(alpha)
+        self.alpha = check_float("depth.alpha", alpha, 0)
         if self.target_depth is not None:
             self._validate()
 
@@ -208,3 +233,32 @@ class GrowOperator(DepthStrategy):
             f"in {self.n_stages} stages of {self.stage_steps()} steps (PROP-{self.alpha:g}, horizon {self.horizon}); "
             f"growth at steps {self.growth_steps()}"
         )
+
+
+def _overrides(strategy: DepthStrategy, name: str) -> bool:
+    """Whether `strategy`'s class replaces `DepthStrategy.<name>` (the first API's hooks)."""
+    return getattr(type(strategy), name) is not getattr(DepthStrategy, name)
+
+
+def _then_check_stages(setup: Any) -> Any:
+    """A subclass's own `setup`, followed by the stages' check it would otherwise skip."""
+
+    @functools.wraps(setup)
+    def wrapped(self: DepthStrategy, config: ModelConfig) -> None:
+        setup(self, config)
+        self.check_stages()
+
+    return wrapped
+
+
+def _with_stages(describe: Any) -> Any:
+    """A subclass's own `describe`, with the stages' description appended unless it already has it."""
+
+    @functools.wraps(describe)
+    def wrapped(self: DepthStrategy) -> str:
+        text = describe(self)
+        if self.retrofit is None or self.retrofit.describe() in text:
+            return text
+        return f"{text}; then {self.retrofit.describe()}"
+
+    return wrapped

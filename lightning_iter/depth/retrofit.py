@@ -54,6 +54,11 @@ class Retrofit:
                 f"(got block={block!r}, block_index={block_index!r})"
             )
         if block is not None:
+            if spec.get("block_size") is not None:
+                raise ConfigError(
+                    f"depth.retrofit.block_size={spec['block_size']!r} is not allowed with block={block!r}: "
+                    "give block, or block_index + block_size"
+                )
             start, end = _parse_block(block)
         else:
             index = check_int("depth.retrofit.block_index", block_index, 0)

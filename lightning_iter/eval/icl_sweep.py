@@ -62,7 +62,7 @@ def icl_sweep(
     """
     window = context_window(model)
     pairs = task_keys(tasks, depths)
-    if shots is not None:
+    if shots:  # `--shots none` (an empty list) measures nothing and writes empty curves
         check_ints("--shots", shots, 0)
     limits, plan = {}, {}
     for task, depth in pairs:

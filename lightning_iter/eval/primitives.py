@@ -60,7 +60,7 @@ def key(task: str, depth: int) -> str:
 
 
 def _check(task: str, depth: int, shots: int) -> None:
-    check_choice("task", task, TASKS)
+    check_choice("task", task, TASKS, allowed=f"it is not a reasoning primitive: choose from {', '.join(TASKS)}")
     if isinstance(depth, bool) or depth not in allowed_depths(task):
         raise ConfigError(f"depth={depth!r} is not valid for task {task!r}: allowed depths are {allowed_depths(task)}")
     check_int("shots", shots, 0)

@@ -9,11 +9,11 @@ from ..errors import check_float, check_int
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """Raise ConfigError for out-of-range sampling options."""
-    check_float("--temperature", temperature, 0)  # 0 is greedy
+    check_float("--temperature", temperature, 0, allowed="use 0 for greedy or a finite positive value")
     if top_k is not None:
-        check_int("--top_k", top_k, 1)
+        check_int("--top_k", top_k, 1, allowed="it must be an integer >= 1 (or unset)")
     if top_p is not None:
-        check_float("--top_p", top_p, maximum=1.0, above=0.0)
+        check_float("--top_p", top_p, maximum=1.0, above=0.0, allowed="it must be in (0, 1] (or unset)")
 
 
 def sample_next(

@@ -51,7 +51,7 @@ def format_plan(plan: Plan) -> str:
 def parse_plan(text: str) -> Plan:
     """`"0 1 0 1"` (spaces and/or commas) -> `(0, 1, 0, 1)`; the inverse of `format_plan`."""
     words = str(text).replace(",", " ").split()
-    if not words or not all(word.isdigit() for word in words):
+    if not words or not all(word.isascii() and word.isdecimal() for word in words):
         raise PlanError(
             f"plan={text!r} is not allowed: write unique-layer indices (integers >= 0) separated by spaces, "
             "e.g. '0 1 2 1 2 3'"

@@ -179,6 +179,10 @@ class Transformer(nn.Module):
         if start != 0 or stop != len(plan):
             check_int("walk start", start, 0, len(plan), error=PlanError)
             check_int("walk stop", stop, start, len(plan), error=PlanError)
+        for name, masks in (("keep", keep), ("keep_attn", keep_attn)):
+            outside = sorted(d for d, mask in (masks or {}).items() if mask is not None and not start <= d < stop)
+            if outside:
+                raise PlanError(f"walk {name} masks depths {outside}, outside the depths it runs ({start}..{stop - 1})")
         if cache is not None:
             cache.check_plan(plan)
         layers = self.layers

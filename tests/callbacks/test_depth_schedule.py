@@ -163,13 +163,28 @@ def test_loop_logs_unique_and_effective_parameters_and_inference_flops():
     assert logged["flops/inference_per_token"] == pytest.approx(inference_flops_per_token(lm.model.config, 6, 16))
 
 
-def test_growth_runs_on_the_identity_plan_then_the_step_gets_its_plan():
-    """A model on a repeated plan still grows (the transaction grows untied models), then gets plan_at(step)."""
+def _batch_start(lm, step):
     from types import SimpleNamespace
 
-    from lightning_iter.callbacks.depth_schedule import DepthSchedule
+    from lightning_iter.callbacks import DepthSchedule
 
-    lm = small_lm({**GROW, "retrofit": {"start_step": 3, "block": "1:3"}}, n_layers=3)
-    lm.model.plan = (0, 0)
-    DepthSchedule().on_train_batch_start(SimpleNamespace(global_step=3, optimizers=[], strategy=None), lm, None, 0)
-    assert (lm.model.n_unique, lm.model.plan) == (3, (0, 1, 2, 1, 2))
+    DepthSchedule().on_train_batch_start(SimpleNamespace(global_step=step, optimizers=[], strategy=None), lm, None, 0)
+
+
+def test_a_plan_the_strategy_does_not_explain_is_replaced_with_a_warning():
+    """E.g. a retrofitted checkpoint resumed under a config without `depth.retrofit`: the config is the run."""
+    lm = small_lm(GROW, n_layers=3)
+    lm.model.resize(3, (0, 1, 2, 1, 2))
+    with pytest.warns(UserWarning, match=r"plan 0 1 2 1 2 is not the depth strategy's plan.*continues with 0 1 2"):
+        _batch_start(lm, 5)
+    assert lm.model.plan == (0, 1, 2)
+
+
+def test_the_retrofit_switch_is_announced_not_warned(recwarn, caplog):
+    lm = small_lm({**GROW, "retrofit": {"start_step": 5, "block": [1, 3]}}, n_layers=3)
+    lm.model.resize(3, (0, 1, 2))
+    with caplog.at_level("INFO"):
+        _batch_start(lm, 5)
+    assert lm.model.plan == (0, 1, 2, 1, 2)
+    assert "step 5: retrofitted recurrence, plan positions 1..2 x2: plan 0 1 2 1 2" in caplog.text
+    assert not [w for w in recwarn if "depth strategy's plan" in str(w.message)]

@@ -143,6 +143,7 @@ def test_block_of_a_grown_model_and_bad_arguments():
         ({"start_step": 3, "block_index": 0}, r"depth.retrofit.block_size=None is not allowed"),
         ({"start_step": 3, "block": "1:2", "extras": 2}, r"depth.retrofit.extras is not a field of the retrofit stage"),
         ({"block": "1:2"}, r"depth.retrofit needs start_step"),
+        ({"start_step": 3, "block": [1, 2], "block_size": 4}, r"depth.retrofit.block_size=4 is not allowed with block"),
     ],
 )
 def test_bad_retrofit_stage_names_the_field(retrofit, message):

@@ -100,3 +100,9 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
     finally:
         registry._REGISTRY.pop("tail-grow", None)
         sys.modules.pop("my_strategies_mod", None)
+
+
+@pytest.mark.parametrize("alpha", [True, float("nan"), -1.0, "1"])
+def test_bad_alpha_is_rejected_when_the_strategy_is_built(alpha):
+    with pytest.raises(ConfigError, match=r"depth.alpha=.* is not allowed: it must be a finite number >= 0"):
+        get_strategy("lidas", block_size=2, horizon=10, alpha=alpha)

@@ -5,6 +5,7 @@ import torch
 
 from lightning_iter import kernels
 from lightning_iter.analysis.trace import run_from, trace
+from lightning_iter.errors import PlanError
 from lightning_iter.model import ModelConfig, Transformer, loop_plan, repeat_block
 from lightning_iter.model.cache import KVCache
 
@@ -129,3 +130,12 @@ def test_the_walker_runs_compiled_layers():
         assert len(runs) == model.depth
         torch.testing.assert_close(trace(model, x).residuals[-1], eager)
         assert len(runs) == 2 * model.depth
+
+
+def test_masks_for_depths_the_walk_does_not_run_are_rejected():
+    model = Transformer(ModelConfig.from_name("tiny", n_layers=3, kernels="torch"))
+    h = model.embed(torch.randint(0, 259, (1, 4)))
+    cos, sin = model.rope_tables(4, h.device, h.dtype)
+    with pytest.raises(PlanError, match=r"walk keep masks depths \[0\], outside the depths it runs \(1..2\)"):
+        list(model.walk(h, cos, sin, start=1, keep={0: torch.zeros(4)}))
+    assert len(list(model.walk(h, cos, sin, start=1, keep={0: None}))) == 2  # an absent mask is no mask
