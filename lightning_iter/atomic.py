@@ -2,6 +2,8 @@
 
 A crash or an error mid-write leaves the previous file (or none), never a half-written one. Directories
 are built in a hidden staging directory beside the target (`staging_dir`) and swapped in by `replace_dir`.
+`durable_write` (checkpoints) also fsyncs the file and its directory; its temporary files and the staging
+directories carry the writer's pid (`.NAME.tmp-PID-XXXXXXXX`), so a later run removes only those whose writer died.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -33,20 +36,110 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
+def temp_path(final: str | Path) -> Path:
+    """A new hidden path `.NAME.tmp-PID-XXXXXXXX` beside `final` (nothing created), found by `stale_temps`."""
+    final = Path(final)
+    return final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def stale_temps(directory: str | Path, name: str | None = None, *, suffix: str = "") -> list[Path]:
+    """Our temporaries in `directory` (of the file `name`, else of any name ending in `suffix`) whose writer is gone:
+    another pid that is not alive, this process (nothing of ours is mid-write when this is called), or no pid
+    (written before pids were recorded)."""
+    directory = Path(directory)
+    pattern = re.compile(r"\.(?P<name>.+)\.tmp-(?:(?P<pid>\d+)-)?.+")
+    stem = glob.escape(name) if name is not None else f"*{glob.escape(suffix)}"
+    stale = []
+    for path in directory.glob(f".{stem}.tmp-*"):
+        match = pattern.fullmatch(path.name)
+        if match is None:
+            continue
+        pid = match["pid"]
+        if pid is None or int(pid) == os.getpid() or not _pid_alive(int(pid)):
+            stale.append(path)
+    return sorted(stale)
+
+
+def remove_stale_temps(directory: str | Path, name: str | None = None, *, suffix: str = "") -> list[Path]:
+    """Delete `stale_temps(directory, name, suffix=suffix)` (files, links or folders); returns what was removed."""
+    removed = stale_temps(directory, name, suffix=suffix) if Path(directory).is_dir() else []
+    for stale in removed:
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    return removed
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Make a rename in `directory` durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """`write(tmp)` to a `temp_path` beside `path`, fsync it, rename it to `path`, fsync the directory.
+
+    Unlike a temp file in $TMPDIR (Lightning's), the rename never crosses filesystems, so it is never a copy
+    that a kill can leave half-done; a kill before the rename leaves a temporary that `remove_stale_temps` finds.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def replace_with_symlink(target: str, link: str | Path) -> Path:
+    """Point `link` at `target` (relative to the link's folder) in one rename: it is never missing or half-made."""
+    link = Path(link)
+    tmp = temp_path(link)
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+        fsync_dir(link.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return link
+
+
 def staging_dir(final: str | Path, *, create: bool = True) -> Path:
-    """A new hidden path `.NAME.tmp-XXXXXXXX` beside `final` to build its replacement in (made empty if `create`)."""
+    """A new hidden path `.NAME.tmp-PID-XXXXXXXX` beside `final` to build its replacement in (made empty if
+    `create`)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     if create:
-        return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    return final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+        return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
+    return temp_path(final)
 
 
-def remove_stale_staging(final: str | Path) -> None:
-    """Delete the staging (and replaced) directories of `final` that a killed run left behind."""
+def remove_stale_staging(final: str | Path) -> list[Path]:
+    """Delete the staging (and replaced) directories of `final` that a killed run left behind (`stale_temps`)."""
     final = Path(final)
-    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    return remove_stale_temps(final.parent, final.name)
 
 
 def replace_dir(staging: str | Path, final: str | Path) -> Path:
@@ -59,7 +152,7 @@ def replace_dir(staging: str | Path, final: str | Path) -> Path:
     if not final.exists() and not final.is_symlink():
         os.replace(staging, final)
         return final
-    trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-old-", dir=final.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-old-", dir=final.parent))
     os.replace(final, trash / final.name)
     try:
         os.replace(staging, final)

@@ -2,12 +2,16 @@
 
 A `lightning_iter fit` checkpoint is a Lightning checkpoint with one extra entry, `checkpoint["lightning_iter"]`:
 the model config, unique-layer count and plan (DESIGN.md §6), the depth strategy spec and, when known, the
-tokenizer spec and the data module (class path + init args). This module is the only one that knows that layout.
+tokenizer spec, the data module (class path + init args) and the run's config (`run`, what `fit --ckpt_path`
+compares the resumed run with: resume.py). This module is the only one that knows that layout.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from .model.transformer import Transformer
 CHECKPOINT_KEY = "lightning_iter"
 CHECKPOINT_VERSION = 1  # raise it when a change to the entry would make older lightning_iter misread it
 REQUIRED_FIELDS = ("version", "config", "n_unique", "plan")
+RUN_FIELD = "run"  # the run's config as LightningCLI dumps it (config.yaml), recorded at save (resume.py)
 WEIGHTS_PREFIX = "model."  # `LanguageModel.model` holds the Transformer, so Lightning names its weights model.*
 # Data module class paths recorded before their module moved -> the path that imports the class today.
 MOVED_CLASSES = {"lightning_iter.data.datamodule.PrimitivesDataModule": "lightning_iter.data.PrimitivesDataModule"}
@@ -58,8 +63,10 @@ def build_entry(
     *,
     tokenizer: Any = None,
     data: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The entry for `model` trained under depth strategy spec `depth`, with a tokenizer (or its spec) and data spec."""
+    """The entry for `model` trained under depth strategy spec `depth`, with a tokenizer (or its spec), data spec
+    and the run's config (`run`)."""
     entry: dict[str, Any] = {
         "version": CHECKPOINT_VERSION,
         "config": model.config.to_dict(),
@@ -71,6 +78,8 @@ def build_entry(
         entry["tokenizer"] = tokenizer if isinstance(tokenizer, dict) else tokenizer.to_spec()
     if data is not None:
         entry["data"] = dict(data)
+    if run is not None:
+        entry[RUN_FIELD] = run
     return entry
 
 
@@ -113,9 +122,10 @@ def check_compatible(entry: dict[str, Any], config: ModelConfig) -> None:
     """Raise CheckpointError if the entry's model shape differs from `config` (unique-layer count aside)."""
     saved = entry["config"]
     ignored = {"n_layers", "kernels", "name"}
+    defaults = type(config)().to_dict()
     for field, value in config.to_dict().items():
-        if field in ignored:
-            continue
+        if field in ignored or (field not in saved and value == defaults[field]):
+            continue  # (a field newer than the checkpoint, e.g. ln_scaling, counts at its default)
         old = saved.get(field)
         if old is None or (old != value and not (isinstance(value, float) and math.isclose(old, value))):
             raise CheckpointError(
@@ -149,3 +159,54 @@ def write_checkpoint(
         "global_step": global_step,
     }
     return atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why the file at `path` cannot be resumed from (empty, torn, not ours, a dangling link), or None if it loads.
+
+    Cheap first (size, the zip's central directory), then a CPU `torch.load` (memory-mapped) and `read_entry`.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return f"a link to {os.readlink(path)}, which does not exist"
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    if size == 0:
+        return "an empty file"
+    if not zipfile.is_zipfile(path):
+        return f"not a complete torch checkpoint ({size:,} bytes without a zip central directory: torn or foreign)"
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # noqa: BLE001 - any failure to load is the reason it is skipped
+        return f"unloadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+    try:
+        read_entry(checkpoint, str(path))
+    except CheckpointError as err:
+        return str(err)
+    if "state_dict" not in checkpoint or "global_step" not in checkpoint:
+        return "not a Lightning training checkpoint (no state_dict / global_step)"
+    return None
+
+
+def newest_loadable(files: Iterable[str | Path]) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest (by modification time, links followed) of `files` that loads, and the newer ones it skipped, why.
+
+    A link (`last.ckpt`) and the file it points at count once, as the file; a dangling link is skipped.
+    """
+    seen: dict[Path, Path] = {}
+    broken: list[tuple[Path, str]] = []
+    for file in map(Path, files):
+        if file.is_symlink() and not file.exists():
+            broken.append((file, checkpoint_problem(file) or "a dangling link"))
+            continue
+        seen.setdefault(file.resolve(), file)
+    ordered = sorted(seen, key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
+    skipped = list(broken)
+    for real in ordered:
+        problem = checkpoint_problem(real)
+        if problem is None:
+            return real, skipped
+        skipped.append((real, problem))
+    return None, skipped

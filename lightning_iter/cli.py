@@ -26,6 +26,7 @@ VERBS = (
     "icl_sweep",
     "sft_sweep",
     "repeat_sweep",
+    "report",
 )
 
 
@@ -58,6 +59,7 @@ commands:
   icl_sweep   reasoning-primitive accuracy against the number of in-context examples (JSON + PNG)
   sft_sweep   fine-tune on N variable-assignment examples, evaluate after each N (JSON + PNG)
   repeat_sweep  metric vs extra passes of a block (inference scaling): JSON + PNG
+  report      several checkpoints' results as the seeds' tables (markdown) and Pareto figure (PNG)
   strategies  list the registered depth strategies
   bench       run a benchmark: lightning_iter bench <name> [options]
 
@@ -67,7 +69,7 @@ commands:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lightning_iter` console script; returns the exit status."""
-    from .errors import LightningIterError
+    from .errors import find_input_error
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -81,10 +83,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             known = ", ".join(COMMANDS)
             print(f"lightning_iter: error: unknown command {command!r}; known commands: {known}", file=sys.stderr)
             return 2
-    except LightningIterError as err:
-        print(f"lightning_iter: error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - only our input errors (found inside wrappers) become one line
+        found = find_input_error(err)
+        if found is None:
+            raise
+        _end_progress_bars()  # a bar left open (e.g. litdata's, when its worker failed) would share our line
+        print(f"lightning_iter: error: {found}", file=sys.stderr)
         return 2
     return 0
+
+
+def _end_progress_bars() -> None:
+    """Close the tqdm bars still open, so that they end their line before the error line starts."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":

@@ -123,3 +123,19 @@ def check_choice(
     if not any(type(c) is type(value) and c == value for c in options):
         raise _fail(error, field, value, allowed or f"choose one of {', '.join(str(c) for c in options)}")
     return value
+
+
+def find_input_error(err: BaseException) -> LightningIterError | None:
+    """`err` itself or the LightningIterError it wraps (jsonargparse re-raises a class's error while it builds
+    the data module, model or a callback, with ours as the `__cause__`), else None.
+
+    Only explicit causes (`raise ... from ours`) count: an error raised while *handling* ours (`__context__`) is a
+    bug of its own and stays a traceback."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, LightningIterError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None

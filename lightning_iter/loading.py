@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import model_weights, read_entry
+from .checkpoint import CHECKPOINT_KEY, model_weights, read_entry
 from .data.tokenizer import Tokenizer, tokenizer_from_spec
 from .errors import CheckpointError, ConfigError, check_choice
 from .model import ModelConfig, Transformer
@@ -85,7 +85,14 @@ def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
     state = read_entry(checkpoint, f"--ckpt_path={path}")
     config = ModelConfig.from_dict({**state["config"], "n_layers": int(state["n_unique"])})
     model = Transformer(config, state["plan"])
-    missing, unexpected = model.load_state_dict(model_weights(checkpoint), strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(model_weights(checkpoint), strict=False)
+    except RuntimeError as err:  # "size mismatch for ...": the recorded config disagrees with the weights
+        detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
+        raise CheckpointError(
+            f"--ckpt_path={path} does not match its recorded model: {detail.rstrip('.')} "
+            f"(the model config in its {CHECKPOINT_KEY!r} entry disagrees with its weights)"
+        ) from None
     missing = [k for k in missing if not k.startswith("rotary.")]
     if missing or unexpected:
         raise CheckpointError(
@@ -127,6 +134,25 @@ def _hf_tokenizer(directory: Path, config: dict[str, Any], extra_key: str) -> To
 register_loader("hf", load_hf_directory)
 
 
+def check_device(device: str | torch.device, field: str = "--device") -> torch.device:
+    """`device` as a torch device if this machine has it; else one ConfigError naming what is available."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"{field}={device!r} is not allowed: {err} (e.g. cpu, cuda, cuda:1, mps)") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(resolved.type, True):
+        present = ", ".join(kind for kind, ok in available.items() if ok)
+        raise ConfigError(
+            f"{field}={device!r} is not allowed: this machine has no {resolved.type} device ({present} only)"
+        )
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"{field}={device!r} is not allowed: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return resolved
+
+
 def load_model(
     ckpt_path: str | Path,
     *,
@@ -150,5 +176,5 @@ def load_model(
     loaded.model.plan = apply_repeat(loaded.model.plan, repeat)
     if isinstance(dtype, str):
         dtype = DTYPES[check_choice("--dtype", dtype, DTYPES)]
-    loaded.model.to(device=device, dtype=dtype)
+    loaded.model.to(device=check_device(device), dtype=dtype)
     return loaded

@@ -15,10 +15,13 @@ from torchmetrics import MeanMetric
 
 from .checkpoint import CHECKPOINT_KEY, build_entry, check_compatible, data_state, read_entry
 from .depth import DepthStrategy, get_strategy
-from .errors import ConfigError
+from .errors import ConfigError, check_float
+from .fit_checks import check_n_layers, check_run
 from .lr_schedule import validate_wsd, wsd_factor
 from .model import ModelConfig, Transformer
 from .model.hf import IMPORT_OVERRIDES, load_hf
+from .model.loss import IGNORE_INDEX
+from .resume import apply_optimizer_hyperparameters, check_depth_state, optimizer_hyperparameters
 
 
 class LanguageModel(L.LightningModule):
@@ -64,6 +67,8 @@ class LanguageModel(L.LightningModule):
             raise ConfigError(f"depth={spec!r} has no 'name': give a registered strategy, e.g. {{name: lidas, ...}}")
         self.depth_strategy: DepthStrategy = get_strategy(**spec)
         self.depth_strategy.setup(self.target_config)
+        if not init_from:
+            check_n_layers(arch_overrides, self.depth_strategy)
         n_unique, plan = self.depth_strategy.initial_layers()
         if imported is not None:
             self.model = adopt_imported(imported, str(init_from), spec["name"], n_unique, plan)
@@ -78,8 +83,21 @@ class LanguageModel(L.LightningModule):
         self.decay_fraction = decay_fraction
         self.total_steps = total_steps
         self.val_loss = MeanMetric()
+        self.run_config: dict[str, Any] | None = None  # the CLI's config dump, recorded in checkpoints (resume.py)
+        self._configured_hparams: list[dict[str, Any]] = []
 
     # ---- training ------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            check_run(self, self.trainer, getattr(self.trainer, "datamodule", None))
+
+    def on_train_start(self) -> None:
+        """On resume: the run's optimizer hyper-parameters, not the restored checkpoint's (resume.py)."""
+        if self.trainer.ckpt_path and self.trainer.optimizers and self._configured_hparams:
+            configs = self.trainer.lr_scheduler_configs
+            scheduler = configs[0].scheduler if configs else None
+            apply_optimizer_hyperparameters(self.trainer.optimizers[0], scheduler, self._configured_hparams)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
 
@@ -92,9 +110,11 @@ class LanguageModel(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, targets = batch
         loss = self.model.loss(inputs, targets)
-        self.val_loss.update(loss, weight=targets.numel())
+        self.val_loss.update(loss, weight=(targets != IGNORE_INDEX).sum())  # a token-weighted mean
 
     def on_validation_epoch_end(self) -> None:
+        """val/loss over the whole validation set: `compute` all-reduces the weighted sum and the token count
+        across ranks (torchmetrics), so the value is already global and logging it needs no second sync."""
         loss = self.val_loss.compute()
         self.val_loss.reset()
         self.log("val/loss", loss, prog_bar=True, sync_dist=False)
@@ -113,12 +133,17 @@ class LanguageModel(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         matrices = [p for p in self.model.parameters() if p.ndim >= 2]
         gains = [p for p in self.model.parameters() if p.ndim < 2]
-        optimizer = self.optimizer_factory([{"params": matrices}, {"params": gains, "weight_decay": 0.0}])
+        try:
+            optimizer = self.optimizer_factory([{"params": matrices}, {"params": gains, "weight_decay": 0.0}])
+        except ValueError as err:  # torch's own checks, e.g. "Invalid learning rate: -1.0"
+            raise ConfigError(f"model.optimizer is not allowed: {err}") from None
+        check_float("model.optimizer.init_args.lr", optimizer.param_groups[0]["lr"], above=0)
         total = self.schedule_steps()
         decay = int(round(self.decay_fraction * total))
         validate_wsd(self.warmup_steps, total, decay)
         factor = partial(wsd_factor, warmup_steps=self.warmup_steps, total_steps=total, decay_steps=decay)
         scheduler = LambdaLR(optimizer, factor)
+        self._configured_hparams = optimizer_hyperparameters(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_callbacks(self) -> list[L.Callback]:
@@ -133,12 +158,14 @@ class LanguageModel(L.LightningModule):
         return data_state(getattr(trainer, "datamodule", None) if trainer is not None else None)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = build_entry(self.model, self.depth_strategy.spec(), **self.data_state())
+        spec = self.depth_strategy.spec()
+        checkpoint[CHECKPOINT_KEY] = build_entry(self.model, spec, run=self.run_config, **self.data_state())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the checkpoint's depth before Lightning loads the weights (DESIGN.md §6, Resume)."""
         entry = read_entry(checkpoint, "checkpoint")
         check_compatible(entry, self.model.config)
+        check_depth_state(entry, self.depth_strategy, int(checkpoint.get("global_step", 0)))
         self.model.resize(int(entry["n_unique"]), entry["plan"])
 
 

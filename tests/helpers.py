@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import partial
 from typing import Any
 
@@ -74,3 +77,16 @@ def load_benchmark(name: str):
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def run_ddp_script(args: list[str], attempts: int = 3) -> subprocess.CompletedProcess:
+    """Run a 2-process gloo script on CPU; retried only when the rendezvous port was taken by a concurrent test
+    (Lightning picks a free port, then binds it later: another xdist worker may take it in between)."""
+    rendezvous = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
+    env = {k: v for k, v in os.environ.items() if k not in rendezvous}  # an earlier in-process run's port: not ours
+    env.update(CUDA_VISIBLE_DEVICES="", PL_DISABLE_FORK="1")
+    for _ in range(attempts):
+        result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+        if result.returncode == 0 or "EADDRINUSE" not in result.stderr:
+            break
+    return result

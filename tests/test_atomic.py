@@ -146,3 +146,53 @@ def test_stale_staging_of_a_name_with_glob_characters_is_found_and_neighbours_ar
     neighbour.mkdir()
     remove_stale_staging(final)
     assert not own.exists() and neighbour.is_dir()
+
+
+def test_durable_write_renames_a_temporary_of_this_process_and_cleans_up_on_error(tmp_path):
+    from lightning_iter.atomic import durable_write
+
+    seen = []
+    durable_write(tmp_path / "a.ckpt", lambda tmp: (seen.append(tmp), tmp.write_bytes(b"one")))
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(f".a.ckpt.tmp-{os.getpid()}-")
+    assert (tmp_path / "a.ckpt").read_bytes() == b"one"
+
+    def fail(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        durable_write(tmp_path / "a.ckpt", fail)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ckpt"] and (tmp_path / "a.ckpt").read_bytes() == b"one"
+
+
+def test_a_link_is_replaced_in_one_rename(tmp_path):
+    from lightning_iter.atomic import replace_with_symlink
+
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    replace_with_symlink("a", tmp_path / "last")
+    replace_with_symlink("b", tmp_path / "last")
+    assert os.readlink(tmp_path / "last") == "b" and (tmp_path / "last").read_text() == "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "last"]
+
+
+def test_only_temporaries_of_writers_that_are_gone_are_stale(tmp_path):
+    import subprocess
+    import sys
+
+    from lightning_iter.atomic import stale_temps
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    names = {
+        "dead": f".x.ckpt.tmp-{child.pid}-0a1b2c3d",
+        "self": f".x.ckpt.tmp-{os.getpid()}-0a1b2c3d",
+        "legacy": ".x.ckpt.tmp-0a1b2c3d",
+        "alive": f".x.ckpt.tmp-{os.getppid()}-0a1b2c3d",
+        "other_suffix": f".x.txt.tmp-{child.pid}-0a1b2c3d",
+    }
+    for name in names.values():
+        (tmp_path / name).write_text("")
+    stale = {p.name for p in stale_temps(tmp_path, suffix=".ckpt")}
+    assert stale == {names["dead"], names["self"], names["legacy"]}
+    assert {p.name for p in stale_temps(tmp_path, "x.txt")} == {names["other_suffix"]}

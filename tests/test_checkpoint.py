@@ -132,9 +132,70 @@ def test_a_foreign_checkpoint_is_not_ours():
             read_entry(foreign)
 
 
+RUN = {"trainer": {"max_steps": 4}, "model": {"arch": "tiny"}}
+
+
 @settings(max_examples=25, deadline=None)
 @given(plan=st.lists(st.integers(0, 3), min_size=1, max_size=8))
 def test_the_entry_of_any_plan_reads_back_unchanged(plan):
     model = Transformer(ModelConfig.from_name("tiny", **SMALL, n_layers=4), tuple(plan))
-    written = build_entry(model, {"name": "baseline"}, tokenizer={"kind": "bytes"}, data=DATA)
+    written = build_entry(model, {"name": "baseline"}, tokenizer={"kind": "bytes"}, data=DATA, run=RUN)
     assert read_entry({CHECKPOINT_KEY: written}) == written
+    assert written["run"] == RUN  # what `fit --ckpt_path` compares the resumed run with (resume.recorded_run)
+
+
+def _fit_like(path, step):
+    """A checkpoint file as `fit` writes one (weights, entry, global_step)."""
+    return write_checkpoint(path, tiny(), global_step=step)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("empty", "an empty file"),
+        ("truncated", "not a complete torch checkpoint"),
+        ("random", "not a complete torch checkpoint"),
+        ("foreign", "has no 'lightning_iter' entry"),
+        ("dangling", "a link to gone.ckpt, which does not exist"),
+        ("no_step", "not a Lightning training checkpoint"),
+    ],
+)
+def test_a_checkpoint_that_cannot_be_resumed_says_why(tmp_path, damage, reason):
+    good = _fit_like(tmp_path / "good.ckpt", 3)
+    assert checkpoint.checkpoint_problem(good) is None
+    bad = tmp_path / "bad.ckpt"
+    if damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "truncated":
+        bad.write_bytes(good.read_bytes()[:-200])
+    elif damage == "random":
+        bad.write_bytes(bytes(range(256)) * 40)
+    elif damage == "foreign":
+        torch.save({"state_dict": {}, "global_step": 1}, bad)
+    elif damage == "dangling":
+        bad.symlink_to("gone.ckpt")
+    else:
+        loaded = torch.load(good, weights_only=False)
+        del loaded["global_step"]
+        torch.save(loaded, bad)
+    assert reason in checkpoint.checkpoint_problem(bad)
+
+
+def test_the_newest_loadable_checkpoint_wins_and_a_link_counts_once(tmp_path):
+    import os
+
+    files = [_fit_like(tmp_path / f"step={s}.ckpt", s) for s in (2, 4)]
+    torn = tmp_path / "step=6.ckpt"
+    torn.write_bytes(files[1].read_bytes()[:100])
+    (tmp_path / "last.ckpt").symlink_to("step=6.ckpt")  # the link and its torn target: skipped once, as the file
+    for age, path in enumerate([files[0], files[1], torn]):
+        os.utime(path, ns=(10**18 + age * 10**9,) * 2)
+    found, skipped = checkpoint.newest_loadable([*files, torn, tmp_path / "last.ckpt"])
+    assert found == files[1].resolve()
+    assert [p.name for p, _ in skipped] == ["step=6.ckpt"]
+    torn.unlink()
+    (tmp_path / "last.ckpt").unlink()
+    (tmp_path / "last.ckpt").symlink_to("step=6.ckpt")
+    found, skipped = checkpoint.newest_loadable([*files, tmp_path / "last.ckpt"])
+    assert found == files[1].resolve() and [p.name for p, _ in skipped] == ["last.ckpt"]
+    assert checkpoint.newest_loadable([]) == (None, [])

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_iter.errors import ConfigError, PlanError, check_choice, check_float, check_int, check_ints
+from lightning_iter.errors import (
+    ConfigError,
+    PlanError,
+    check_choice,
+    check_float,
+    check_int,
+    check_ints,
+    find_input_error,
+)
 
 FAST = settings(max_examples=40, deadline=None)
 bounds = st.tuples(st.integers(-1000, 1000), st.integers(0, 1000)).map(lambda t: (t[0], t[0] + t[1]))
@@ -162,3 +170,32 @@ def test_a_bool_is_not_a_numeric_choice(value):
 def test_a_float_is_not_an_int_choice():
     with pytest.raises(ConfigError, match="depth=1.0 is not allowed"):
         check_choice("depth", 1.0, (0, 1, 2))
+
+
+def _raised(make):
+    try:
+        make()
+    except BaseException as err:  # noqa: BLE001 - the test inspects whatever was raised
+        return err
+    raise AssertionError("nothing raised")
+
+
+def test_find_input_error_follows_causes_but_not_errors_raised_while_handling_ours():
+    ours = ConfigError("data.seq_len=0 is not allowed")
+
+    def wrapped():  # jsonargparse's way: its own error with ours as the cause
+        try:
+            raise ours
+        except ConfigError as err:
+            raise ValueError("Problem with given class_path") from err
+
+    def bug_while_handling():  # a bug in an `except ConfigError:` block is not the user's input error
+        try:
+            raise ours
+        except ConfigError:
+            raise TypeError("a bug")  # noqa: B904 - the implicit context is what is tested
+
+    assert find_input_error(ours) is ours
+    assert find_input_error(_raised(wrapped)) is ours
+    assert find_input_error(_raised(bug_while_handling)) is None
+    assert find_input_error(KeyError("x")) is None

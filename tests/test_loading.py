@@ -51,3 +51,24 @@ def test_bad_checkpoints_give_one_clear_error(tmp_path):
         load_model(foreign)
     with pytest.raises(CheckpointError, match="unknown source prefix"):
         load_model("zz:somewhere")
+
+
+def test_a_config_that_disagrees_with_its_weights_is_one_error(grown_checkpoint, tmp_path):
+    checkpoint = torch.load(grown_checkpoint[0], weights_only=False)
+    entry = checkpoint["lightning_iter"]
+    edited = tmp_path / "edited.ckpt"
+    torch.save({**checkpoint, "lightning_iter": {**entry, "config": {**entry["config"], "ffn_dim": 96}}}, edited)
+    with pytest.raises(CheckpointError, match=r"does not match its recorded model: size mismatch for layers.0.mlp"):
+        load_model(edited)
+
+
+def test_a_device_this_machine_lacks_is_one_error():
+    from lightning_iter.errors import ConfigError
+    from lightning_iter.loading import check_device
+
+    assert check_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"--device='cuda' is not allowed: this machine has no cuda device"):
+            check_device("cuda")
+    with pytest.raises(ConfigError, match=r"--device='gpu0' is not allowed"):
+        check_device("gpu0")

@@ -16,16 +16,17 @@ from typing import Any
 import torch
 
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..model import Transformer
 from . import io
-from .choices import choice_accuracy
 from .contributions import sublayer_contributions
-from .effects import default_boundaries, depth_score, local_effects, skip_effects
-from .inputs import primitive_items
-from .interventions import DEFAULT_SIZES, OPERATIONS, block_interventions
+from .depth_report import depth_score_analysis
+from .effects import default_boundaries, local_effects, skip_effects
+from .inputs import DatasetInputs, primitive_items
+from .intervention_analysis import interventions_analysis
+from .interventions import DEFAULT_SIZES, OPERATIONS
+from .lens_analysis import tuned_lens_analysis
 from .similarity import block_similarity
-from .tuned_lens import TunedLens, lens_metrics, train_tuned_lens
 
 
 @dataclass
@@ -38,18 +39,32 @@ class AnalysisOptions:
     sizes: Sequence[int] = DEFAULT_SIZES
     operations: Sequence[str] = OPERATIONS
     repeat_extra: int = 1
-    lens_steps: int = 200
-    lens_lr: float = 1e-3
-    lens_batch_tokens: int = 256
-    tuned_lens_path: str | None = None
+    # tuned lens: defaults are the tuned-lens library's recipe (tuned_lens.LensRecipe); a CPU run wants far less
+    lens_steps: int = 250
+    lens_tokens_per_step: int = 2**18
+    lens_lr_scale: float = 1.0
+    lens_momentum: float = 0.9
+    lens_weight_decay: float = 1e-3
+    lens_warmup_steps: int = 0
+    lens_clip: float = 1.0
+    tuned_lens_path: str | None = None  # `--lens FILE`: reuse translators instead of training
+    lens_eval_prompts: int = 20  # GSM8K prompts for KL / top-5 overlap (seed 004 Fig. 1B: 20)
     task: str = "assign_math"
     task_depth: int = 0
     shots: int = 5
     n_items: int = 32  # early-exit accuracy items
-    intervention_items: int = 0  # primitive items scored under every intervention plan (0: loss only)
+    intervention_items: int = 32  # Lambada / primitive items scored under every intervention plan (0: loss only)
+    intervention_scoring: str = "greedy"  # greedy top-1 (the papers) or "choice" (our multiple-choice primitive)
+    depth_score_sets: Sequence[str] = ("gsm8k", "math", "mquake")  # App. B GSM8K; Fig. 1A MATH, MQuAKE
     block_size: int | None = None  # weight-similarity blocks (default: the growth block size, else 1)
     seed: int = 0
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("batch_size", 1), ("n_boundaries", 1), ("repeat_extra", 1), ("shots", 0)):
+            check_int(f"--{name}", getattr(self, name), minimum)
+        for name in ("n_items", "intervention_items"):
+            check_int(f"--{name}", getattr(self, name), 0, allowed="it must be an integer >= 0 (0 turns it off)")
 
 
 @dataclass
@@ -58,14 +73,29 @@ class Context:
 
     model: Transformer
     tokenizer: Tokenizer
-    tokens: torch.Tensor  # [N, T] held-out sequences
+    tokens: torch.Tensor  # [N, T] held-out sequences (empty [0, T] when `datasets` gives every input)
     out: Path
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     info: dict[str, Any] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
+    # the papers' datasets from local files (`inputs.DatasetInputs`); None: every analysis reads `tokens`
+    datasets: DatasetInputs | None = None
 
-    def boundaries(self) -> list[int]:
-        return self.options.boundaries or default_boundaries(self.tokens.shape[1], self.options.n_boundaries)
+    def boundaries(self, seq_len: int | None = None) -> list[int]:
+        seq_len = self.tokens.shape[1] if seq_len is None else seq_len
+        return self.options.boundaries or default_boundaries(seq_len, self.options.n_boundaries)
+
+    def rows(self, analysis: str, dataset: str) -> torch.Tensor:
+        """Token rows [N, T] of `dataset` for `analysis` (`tokens`, the held-out split, when there are no datasets)."""
+        return self.tokens if self.datasets is None else self.datasets.rows(analysis, dataset)
+
+    def inputs_of(self, analysis: str) -> dict[str, Any]:
+        """What `analysis` read: each dataset's file and sizes, or the held-out tokens."""
+        if analysis == "similarity":  # weights only
+            return {}
+        if self.datasets is None:
+            return {"heldout": {"rows": int(self.tokens.shape[0]), "seq_len": int(self.tokens.shape[1])}}
+        return self.datasets.used.get(analysis, {})
 
     def items(self, n: int):
         key = ("items", n)
@@ -74,15 +104,18 @@ class Context:
             self.cache[key] = primitive_items(o.task, n, o.task_depth, o.shots, o.seed)
         return self.cache[key]
 
-    def skip(self, mode: str, component: str = "layer") -> dict[str, torch.Tensor]:
-        key = ("skip", mode, component)
+    def skip(
+        self, mode: str, component: str = "layer", analysis: str = "depth_score", dataset: str = "gsm8k"
+    ) -> dict[str, torch.Tensor]:
+        rows = self.rows(analysis, dataset)
+        key = ("skip", mode, component, "heldout" if self.datasets is None else dataset, tuple(rows.shape))
         if key not in self.cache:
             self.cache[key] = skip_effects(
                 self.model,
-                self.tokens,
+                rows,
                 mode,
                 component,
-                self.boundaries(),
+                self.boundaries(rows.shape[1]),
                 self.options.batch_size,
                 self.options.progress,
             )
@@ -94,31 +127,19 @@ def _matrix(t: torch.Tensor) -> list[list[float]]:
 
 
 def analyze_depth_score(ctx: Context) -> dict[str, Any]:
-    result = {**depth_score(ctx.skip("future")["dout"]), "boundaries": ctx.boundaries(), "plan": list(ctx.model.plan)}
-    io.write_json(ctx.out / "depth_score.json", result)
-    io.line_plot(
-        {"normalised mean_dout": result["weights"]},
-        f"depth score {result['depth_score']:.2f} (expected layer index, 0-based)",
-        "effective depth",
-        "share of output effect",
-        ctx.out / "depth_score.png",
-    )
-    return {
-        "files": ["depth_score.json", "depth_score.png"],
-        "depth_score": result["depth_score"],
-        "depth_score_normalized": result["depth_score_normalized"],
-        "per_depth": {"depth score weight": result["weights"]},
-    }
+    return depth_score_analysis(ctx)
 
 
 def analyze_future_effects(ctx: Context) -> dict[str, Any]:
     o = ctx.options
+    rows = ctx.rows("future_effects", "gsm8k")  # seed 004 App. B / seed 000 App. J: the GSM8K prompts
+    bounds = ctx.boundaries(rows.shape[1])
     matrices = {
-        "propagated_future": ctx.skip("future")["propagated"],
-        "propagated_current": ctx.skip("current")["propagated"],
-        "propagated_current_attn": ctx.skip("current", "attn")["propagated"],
-        "local_future": local_effects(ctx.model, ctx.tokens, "future", ctx.boundaries(), o.batch_size, o.progress),
-        "local_current": local_effects(ctx.model, ctx.tokens, "current", ctx.boundaries(), o.batch_size, o.progress),
+        "propagated_future": ctx.skip("future", analysis="future_effects")["propagated"],
+        "propagated_current": ctx.skip("current", analysis="future_effects")["propagated"],
+        "propagated_current_attn": ctx.skip("current", "attn", analysis="future_effects")["propagated"],
+        "local_future": local_effects(ctx.model, rows, "future", bounds, o.batch_size, o.progress),
+        "local_current": local_effects(ctx.model, rows, "current", bounds, o.batch_size, o.progress),
     }
     titles = {
         "propagated_future": "skip layer s for tokens <= t: relative change of later layers at tokens > t",
@@ -130,14 +151,20 @@ def analyze_future_effects(ctx: Context) -> dict[str, Any]:
     files = ["future_effects.json"]
     for name, matrix in matrices.items():
         io.heatmap(
-            _matrix(matrix), titles[name], "target layer l (effective depth)", "source layer s", ctx.out / f"{name}.png"
+            _matrix(matrix),
+            titles[name],
+            "target layer l (effective depth, 0-based)",
+            "source layer s (0-based)",
+            ctx.out / f"{name}.png",
         )
         files.append(f"{name}.png")
     io.write_json(
         ctx.out / "future_effects.json",
         {
-            "boundaries": ctx.boundaries(),
+            "boundaries": bounds,
             "aggregation": "max over examples, positions, boundaries",
+            "index_base": 0,
+            "inputs": ctx.inputs_of("future_effects"),
             "plan": list(ctx.model.plan),
             **{k: _matrix(v) for k, v in matrices.items()},
         },
@@ -147,8 +174,10 @@ def analyze_future_effects(ctx: Context) -> dict[str, Any]:
 
 
 def analyze_contributions(ctx: Context) -> dict[str, Any]:
-    result = sublayer_contributions(ctx.model, ctx.tokens, ctx.options.batch_size)
-    io.write_json(ctx.out / "contributions.json", {"plan": list(ctx.model.plan), **result})
+    rows = ctx.rows("contributions", "gsm8k")  # seed 004 App. B: relative contributions on the GSM8K prompts
+    result = sublayer_contributions(ctx.model, rows, ctx.options.batch_size)
+    inputs = ctx.inputs_of("contributions")
+    io.write_json(ctx.out / "contributions.json", {"plan": list(ctx.model.plan), "inputs": inputs, **result})
     io.line_panels(
         {
             "relative contribution": {
@@ -209,142 +238,11 @@ def analyze_similarity(ctx: Context) -> dict[str, Any]:
 
 
 def analyze_tuned_lens(ctx: Context) -> dict[str, Any]:
-    o = ctx.options
-    half = max(1, len(ctx.tokens) // 2)
-    train, test = (ctx.tokens[:half], ctx.tokens[half:]) if len(ctx.tokens) > 1 else (ctx.tokens, ctx.tokens)
-    history: list[float] = []
-    if o.tuned_lens_path:
-        lens = TunedLens.load(o.tuned_lens_path, ctx.model)
-        lens_path = str(o.tuned_lens_path)
-    else:
-        lens, history = train_tuned_lens(
-            ctx.model, train, o.lens_steps, o.lens_lr, o.lens_batch_tokens, o.batch_size, o.seed, o.progress
-        )
-        lens_path = str(lens.save(ctx.out / "tuned_lens.safetensors"))
-    metrics = lens_metrics(ctx.model, lens, test, o.batch_size)
-    items = ctx.items(o.n_items) if o.n_items > 0 else []
-    early = {}
-    if items:
-        depths = list(range(1, ctx.model.depth + 1))
-        early = choice_accuracy(
-            ctx.model,
-            ctx.tokenizer,
-            items,
-            depths,
-            readout=lambda i, h: ctx.model.unembed(lens(i, h).to(h.dtype)),
-            batch_size=o.batch_size,
-            progress=o.progress,
-        )
-    accuracy = [early[d] for d in sorted(early)]
-    result = {
-        "plan": list(ctx.model.plan),
-        "lens_path": lens_path,
-        "train_examples": len(train),
-        "eval_examples": len(test),
-        "steps": 0 if o.tuned_lens_path else o.lens_steps,
-        "loss_history": history,
-        **metrics,
-        "early_exit_task": f"{o.task}@{o.task_depth}",
-        "early_exit_items": len(items),
-        "early_exit_accuracy": accuracy,
-    }
-    io.write_json(ctx.out / "tuned_lens.json", result)
-    x = list(range(1, ctx.model.depth + 1))
-    io.line_plot(
-        {"tuned lens": metrics["kl_tuned"], "logit lens": metrics["kl_logit"]},
-        "KL(final || early exit)",
-        "exit after effective depth",
-        "KL (nats)",
-        ctx.out / "tuned_lens_kl.png",
-        x,
-    )
-    io.line_plot(
-        {"tuned lens": metrics["top5_tuned"], "logit lens": metrics["top5_logit"]},
-        "top-5 overlap with the final prediction",
-        "exit after effective depth",
-        "overlap",
-        ctx.out / "tuned_lens_top5.png",
-        x,
-    )
-    files = ["tuned_lens.json", "tuned_lens_kl.png", "tuned_lens_top5.png"]
-    if not o.tuned_lens_path:
-        files.append("tuned_lens.safetensors")
-    if accuracy:
-        io.line_plot(
-            {f"{o.task}@{o.task_depth}": accuracy},
-            f"tuned-lens early-exit accuracy ({len(items)} items)",
-            "exit after effective depth",
-            "accuracy",
-            ctx.out / "tuned_lens_accuracy.png",
-            x,
-        )
-        files.append("tuned_lens_accuracy.png")
-    per_depth = {"KL tuned": metrics["kl_tuned"], "top-5 tuned": metrics["top5_tuned"]}
-    if accuracy:
-        per_depth["early-exit acc"] = accuracy
-    return {"files": files, "per_depth": per_depth, "final_accuracy": accuracy[-1] if accuracy else None}
+    return tuned_lens_analysis(ctx)
 
 
 def analyze_interventions(ctx: Context) -> dict[str, Any]:
-    o = ctx.options
-    accuracy: Callable[[], float] | None = None
-    if o.intervention_items > 0:
-        items = ctx.items(o.intervention_items)
-
-        def score() -> float:  # under whichever plan is active when it is called
-            return choice_accuracy(ctx.model, ctx.tokenizer, items, batch_size=o.batch_size)[ctx.model.depth]
-
-        accuracy = score
-
-    result = block_interventions(
-        ctx.model, ctx.tokens, o.sizes, o.operations, o.repeat_extra, accuracy, o.batch_size, o.progress
-    )
-    if accuracy is not None:
-        result["task"] = f"{o.task}@{o.task_depth}"
-        result["items"] = o.intervention_items
-    io.write_json(ctx.out / "interventions.json", result)
-    depth = ctx.model.depth
-    files = ["interventions.json", "interventions_loss.png"]
-    strips = {
-        op: {k: [None if e is None else e["loss_delta"] for e in row] for k, row in by_size.items()}
-        for op, by_size in result["results"].items()
-    }
-    io.heat_strips(
-        strips,
-        f"held-out loss change (base {result['base']['loss']:.3f})",
-        "loss delta",
-        ctx.out / "interventions_loss.png",
-        depth,
-        symlog=True,
-    )
-    if accuracy is not None:
-        acc = {
-            op: {k: [None if e is None else e["accuracy"] for e in row] for k, row in by_size.items()}
-            for op, by_size in result["results"].items()
-        }
-        io.heat_strips(
-            acc,
-            f"{result['task']} accuracy (base {result['base']['accuracy']:.2f})",
-            "accuracy",
-            ctx.out / "interventions_accuracy.png",
-            depth,
-            cmap="viridis",
-        )
-        files.append("interventions_accuracy.png")
-    table = {}
-    for op, by_size in result["results"].items():
-        for k, row in by_size.items():
-            deltas = [(e["loss_delta"], s) for s, e in enumerate(row) if e is not None]
-            if deltas:
-                worst = max(deltas)
-                table[f"{op} len={k}"] = {
-                    "mean_delta": sum(d for d, _ in deltas) / len(deltas),
-                    "max_delta": worst[0],
-                    "at": worst[1],
-                    "best_delta": min(deltas)[0],
-                    "best_at": min(deltas)[1],
-                }
-    return {"files": files, "base": result["base"], "table": table}
+    return interventions_analysis(ctx)
 
 
 ANALYSES: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -377,7 +275,11 @@ def run_analyses(ctx: Context, names: Sequence[str]) -> dict[str, Any]:
         "info": ctx.info,
         "plan": list(ctx.model.plan),
         "n_unique": ctx.model.n_unique,
-        "data": {"n_examples": ctx.tokens.shape[0], "seq_len": ctx.tokens.shape[1]},
+        "data": (
+            {"n_examples": ctx.tokens.shape[0], "seq_len": ctx.tokens.shape[1]}
+            if ctx.datasets is None  # else rows per dataset (see "inputs")
+            else {"datasets": "files", "n_examples": ctx.datasets.n_examples, "seq_len": ctx.datasets.seq_len}
+        ),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(ctx.options).items()},
         "analyses": {},
         "seconds": {},
@@ -391,6 +293,7 @@ def run_analyses(ctx: Context, names: Sequence[str]) -> dict[str, Any]:
             summary["seconds"][name] = round(time.perf_counter() - start, 2)
     finally:
         ctx.model.train(was_training)
+    summary["inputs"] = {name: ctx.inputs_of(name) for name in names}
     io.write_json(ctx.out / "summary.json", summary)
     io.write_text(ctx.out / "index.md", index_page(summary))
     return summary
@@ -404,6 +307,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _describe_input(dataset: str, used: Any) -> str:
+    if not isinstance(used, dict):
+        return f"{dataset}: {used}"
+    if "path" in used:
+        size = f"{used['rows']} rows" if "rows" in used else f"{used.get('examples')} items"
+        return f"{dataset} `{used['path']}` ({used['from']}, {size})"
+    return f"{dataset}: {used.get('rows')} sequences × {used.get('seq_len')} tokens"
+
+
+def inputs_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per analysis naming the files it read (and the default they came from), or the held-out split."""
+    lines = [
+        f"- inputs of {name}: " + "; ".join(_describe_input(d, u) for d, u in used.items())
+        for name, used in summary.get("inputs", {}).items()
+        if used
+    ]
+    data = summary["data"]
+    return lines or [f"- held-out data: {data['n_examples']} sequences × {data['seq_len']} tokens"]
+
+
 def index_page(summary: dict[str, Any]) -> str:
     """Markdown: the model, the key numbers, a per-depth table and every figure."""
     info, analyses, plan = summary["info"], summary["analyses"], summary["plan"]
@@ -412,17 +335,19 @@ def index_page(summary: dict[str, Any]) -> str:
         "",
         f"- model: `{info.get('source', '?')}` (step {info.get('global_step', '?')}), "
         f"{summary['n_unique']} unique layers, effective depth {len(plan)}, plan `{' '.join(map(str, plan))}`",
-        f"- held-out data: {summary['data']['n_examples']} sequences × {summary['data']['seq_len']} tokens",
+        *inputs_lines(summary),
         "- seconds per analysis: " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items()),
         "",
     ]
     if "depth_score" in analyses:
         d = analyses["depth_score"]
         lines += [
-            f"**Depth score** (expected layer index, 0-based): **{_fmt(d['depth_score'])}** "
-            f"(normalised by L-1: {_fmt(d['depth_score_normalized'])})",
+            f"**Depth score** (expected layer index, 0-based) on {d.get('dataset', 'the held-out split')}: "
+            f"**{_fmt(d['depth_score'])}** (normalised by L-1: {_fmt(d['depth_score_normalized'])})",
             "",
         ]
+        if len(d.get("by_dataset", {})) > 1:
+            lines += ["Per dataset: " + ", ".join(f"{k} {_fmt(v)}" for k, v in d["by_dataset"].items()), ""]
     if "tuned_lens" in analyses and analyses["tuned_lens"].get("final_accuracy") is not None:
         lines += [
             f"**Final-layer accuracy** on the early-exit task: {_fmt(analyses['tuned_lens']['final_accuracy'])}",

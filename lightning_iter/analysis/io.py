@@ -91,13 +91,18 @@ def line_plot(
 
 
 def line_panels(
-    panels: dict[str, dict[str, Sequence[float]]], xlabel: str, path: str | Path, log_y: Sequence[str] = ()
+    panels: dict[str, dict[str, Sequence[float | None]]],
+    xlabel: str,
+    path: str | Path,
+    log_y: Sequence[str] = (),
+    x: Sequence[float] | None = None,
 ) -> Path:
     """Side-by-side per-depth line plots, one panel per title; titles in `log_y` get a log y axis."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
     for ax, (title, series) in zip(axes[0], panels.items()):
         for name, ys in series.items():
-            ax.plot(range(len(ys)), list(ys), marker="o", ms=3, label=name)
+            xs = list(x) if x is not None else list(range(len(ys)))
+            ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", ms=3, label=name)
         ax.set(title=title, xlabel=xlabel, yscale="log" if title in log_y else "linear")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

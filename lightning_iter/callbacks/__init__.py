@@ -1,10 +1,12 @@
-"""Lightning callbacks: `DepthSchedule` (the only thing that changes a model during fit) and the eval/analysis ones.
+"""Lightning callbacks: `DepthSchedule` (the only thing that changes a model during fit), the eval/analysis ones, and
+`RunCheckpoint` / `AtomicCheckpointIO` (checkpoint files; `fit` installs them, see checkpointing.py).
 
 YAML names them by the short path, e.g. `class_path: lightning_iter.callbacks.PrimitivesEval`.
 """
 
+from .checkpointing import AtomicCheckpointIO, RunCheckpoint
 from .depth_analysis import DepthAnalysis
 from .depth_schedule import DepthSchedule
 from .primitives_eval import PrimitivesEval
 
-__all__ = ["DepthAnalysis", "DepthSchedule", "PrimitivesEval"]
+__all__ = ["AtomicCheckpointIO", "DepthAnalysis", "DepthSchedule", "PrimitivesEval", "RunCheckpoint"]

@@ -1,5 +1,7 @@
 """Reasoning-primitive accuracy every N training steps, logged as TensorBoard scalars (`primitives/<task>@<depth>`).
 
+`scoring: eos` (choice + EOS instead of lm-eval's scoring) logs under `primitives_eos/` so the curves name it.
+
 trainer:
   callbacks:
     - class_path: lightning_iter.callbacks.PrimitivesEval
@@ -12,7 +14,7 @@ from typing import Any
 
 import lightning as L
 
-from ..errors import check_int
+from ..errors import check_choice, check_int
 
 
 class PrimitivesEval(L.Callback):
@@ -20,6 +22,7 @@ class PrimitivesEval(L.Callback):
 
     Only global rank 0 evaluates and logs (the test set is fixed, so other ranks would repeat it);
     results are also kept in `history` as `(step, result)`. The tokenizer is the data module's.
+    `scoring` is one of `eval.primitives.SCORING`; `primitives/mean` is the seeds' depth-0 Mean.
     """
 
     def __init__(
@@ -32,11 +35,14 @@ class PrimitivesEval(L.Callback):
         batch_size: int = 32,
         seed: int = 0,
         at_end: bool = True,
+        scoring: str = "lm_eval",
     ) -> None:
         check_int("PrimitivesEval.every_n_steps", every_n_steps, 1)
-        from ..eval.primitives import task_keys
+        from ..eval.primitives import SCORING, task_keys
 
         task_keys(tasks, depths)  # fail at start-up, not after the first N steps
+        check_choice("PrimitivesEval.scoring", scoring, SCORING)
+        self.prefix = "primitives" if scoring == "lm_eval" else f"primitives_{scoring}"
         self.every_n_steps, self.at_end = every_n_steps, at_end
         self.options = {
             "tasks": tasks,
@@ -45,6 +51,7 @@ class PrimitivesEval(L.Callback):
             "shots": shots,
             "batch_size": batch_size,
             "seed": seed,
+            "scoring": scoring,
         }
         self.history: list[tuple[int, dict[str, Any]]] = []
 
@@ -64,8 +71,8 @@ class PrimitivesEval(L.Callback):
 
         result = evaluate_primitives(pl_module.model, self._tokenizer(trainer), progress=False, **self.options)
         self.history.append((step, result))
-        metrics = {f"primitives/{k}": v for k, v in result["accuracy"].items()}
-        metrics["primitives/mean"] = result["mean"]
+        metrics = {f"{self.prefix}/{k}": v for k, v in result["accuracy"].items()}
+        metrics[f"{self.prefix}/mean"] = result["mean"]
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 

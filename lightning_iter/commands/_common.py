@@ -9,12 +9,12 @@ from jsonargparse import ArgumentParser
 from ..loading import LoadedModel, load_model
 
 
-def add_model_arguments(parser: ArgumentParser) -> None:
+def add_model_arguments(parser: ArgumentParser, ckpt_required: bool = True) -> None:
     """`--ckpt_path`, `--repeat`, `--device`, `--dtype`: which model to load and how to run it."""
     parser.add_argument(
         "--ckpt_path",
-        type=str,
-        required=True,
+        type=str if ckpt_required else str | None,
+        required=ckpt_required,
         help="checkpoint written by `lightning_iter fit` (or a registered source such as hf:DIR)",
     )
     parser.add_argument(

@@ -5,16 +5,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentParser, Namespace
 
 from ..analysis import AnalysisOptions, Context, parse_analyses, run_analyses
-from ..analysis.inputs import heldout_tokens
+from ..analysis.analyze import inputs_lines
+from ..errors import ConfigError
 from ._common import add_model_arguments, load_from_arguments
+from ._compare import add_compare_arguments, run_comparison
+from ._inputs import add_dataset_arguments, analysis_inputs
+from ._lens import add_lens_arguments
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="lightning_iter analyze", description=__doc__)
-    add_model_arguments(parser)
+    add_model_arguments(parser, ckpt_required=False)  # --compare names the checkpoints instead
+    add_compare_arguments(parser)
     parser.add_argument(
         "--analyses",
         type=str,
@@ -23,9 +28,10 @@ def build_parser() -> ArgumentParser:
         "future_effects, contributions, similarity",
     )
     parser.add_argument("--out", type=str, required=True, help="folder for the JSON, PNG and index.md outputs")
-    parser.add_argument("--n_examples", type=int, default=8, help="held-out sequences of the run's data")
-    parser.add_argument("--seq_len", type=int, default=128, help="tokens per held-out sequence (cropped)")
+    parser.add_argument("--n_examples", type=int, default=8, help="token rows per dataset (or held-out sequences)")
+    parser.add_argument("--seq_len", type=int, default=128, help="tokens per row (documents packed, or cropped)")
     defaults = AnalysisOptions()
+    add_dataset_arguments(parser, defaults)
     parser.add_argument("--batch_size", type=int, default=defaults.batch_size)
     parser.add_argument(
         "--boundaries",
@@ -47,15 +53,7 @@ def build_parser() -> ArgumentParser:
         default=defaults.repeat_extra,
         help="extra passes of the block in the 'repeat' intervention",
     )
-    parser.add_argument("--lens_steps", type=int, default=defaults.lens_steps, help="tuned-lens Adam steps")
-    parser.add_argument("--lens_lr", type=float, default=defaults.lens_lr)
-    parser.add_argument("--lens_batch_tokens", type=int, default=defaults.lens_batch_tokens)
-    parser.add_argument(
-        "--tuned_lens_path",
-        type=str | None,
-        default=None,
-        help="reuse translators (tuned_lens.safetensors of an earlier run) instead of training",
-    )
+    add_lens_arguments(parser, defaults)
     parser.add_argument("--task", type=str, default=defaults.task, help="reasoning primitive for accuracies")
     parser.add_argument("--task_depth", type=int, default=defaults.task_depth)
     parser.add_argument("--shots", type=int, default=defaults.shots)
@@ -64,7 +62,7 @@ def build_parser() -> ArgumentParser:
         "--intervention_items",
         type=int,
         default=defaults.intervention_items,
-        help="items scored under every intervention plan (0: held-out loss only)",
+        help="Lambada passages and primitive items scored under every intervention plan (0: loss only)",
     )
     parser.add_argument(
         "--block_size",
@@ -80,20 +78,37 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> None:
     cfg = build_parser().parse_args(argv)
     names = parse_analyses(cfg.analyses)
+    if cfg.compare:
+        if cfg.ckpt_path is not None:
+            raise ConfigError(
+                f"--ckpt_path={cfg.ckpt_path} and --compare are exclusive: list every checkpoint in --compare"
+            )
+        run_comparison(cfg, names, analyze_checkpoint)
+        return
+    if cfg.ckpt_path is None:
+        raise ConfigError("--ckpt_path is required: give the checkpoint to analyse (or --compare CKPT CKPT ...)")
+    analyze_checkpoint(cfg, names, Path(cfg.out))
+
+
+def analyze_checkpoint(cfg: Namespace, names: list[str], out: Path) -> dict:
+    """The analyses `names` of checkpoint `cfg.ckpt_path`, written to `out`; returns the summary."""
     started = time.perf_counter()
     loaded = load_from_arguments(cfg)
-    tokens = heldout_tokens(loaded, cfg.n_examples, cfg.seq_len)
     options = AnalysisOptions(**{k: cfg[k] for k in AnalysisOptions.__dataclass_fields__})
+    tokens, datasets = analysis_inputs(cfg, loaded, names, options)
     info = {
         "source": loaded.source,
         "global_step": loaded.info.get("global_step"),
         "depth": loaded.info.get("depth"),
         "repeat": cfg.repeat,
     }
-    out = Path(cfg.out)
-    summary = run_analyses(Context(loaded.model, loaded.tokenizer, tokens, out, options, info), names)
+    context = Context(loaded.model, loaded.tokenizer, tokens, out, options, info, datasets=datasets)
+    summary = run_analyses(context, names)
     print(
         f"[lightning_iter] analyses {', '.join(names)} done in {time.perf_counter() - started:.1f} s "
         f"({', '.join(f'{k} {v} s' for k, v in summary['seconds'].items())})"
     )
+    for line in inputs_lines(summary):  # which files (and which default) each analysis read
+        print(f"[lightning_iter] {line[2:]}")
     print(f"[lightning_iter] outputs: {out.resolve()}  (index: {(out / 'index.md').resolve()})")
+    return summary

@@ -11,8 +11,9 @@ from typing import Any
 from jsonargparse import ArgumentParser
 
 from ..atomic import write_text_atomic
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_choice, check_int
 from ._common import add_model_arguments, load_from_arguments
+from ._inputs import add_heldout_data_argument, file_nll_batches, no_data_module_hint
 
 
 def parse_list(text: str | None, field: str, convert: type = str) -> list[Any] | None:
@@ -43,10 +44,24 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=32, help="(prompt, choice) rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed (a fixed, held-out rng namespace)")
     parser.add_argument(
-        "--end_of_text",
+        "--scoring",
+        type=str,
+        default="lm_eval",
+        help="'lm_eval': log-likelihood of ' ' + choice, as lm-evaluation-harness and the papers; "
+        "'eos': choice followed by EOS, as solved queries end in training (named in every output)",
+    )
+    parser.add_argument(
+        "--aggregate",
+        type=str,
+        default="depth0",
+        help="task columns and Mean: 'depth0' (the papers' five depth-0 tasks) or 'all_depths' (each task's mean "
+        "over the depths evaluated)",
+    )
+    parser.add_argument(
+        "--share_prompts",
         type=bool,
         default=True,
-        help="score each choice followed by EOS, as solved queries end in training",
+        help="score each prompt once for all its choices (KV cache); false: one full row per choice",
     )
     parser.add_argument(
         "--heldout",
@@ -55,19 +70,24 @@ def build_parser() -> ArgumentParser:
         help="also report NLL on the run's own validation split (from the checkpoint's data module)",
     )
     parser.add_argument("--heldout_batches", type=int | None, default=None, help="limit the held-out batches")
+    add_heldout_data_argument(parser, "--heldout_data", "--heldout NLL")
     parser.add_argument("--label", type=str | None, default=None, help="row label in the table (default: checkpoint)")
     parser.add_argument("--out", type=str, default="runs/eval", help="output folder for results.json, .md and .png")
     parser.add_argument("--progress", type=bool, default=True, help="show progress bars")
     return parser
 
 
-def heldout_from_checkpoint(loaded: Any, max_batches: int | None = None, device: str = "cpu") -> dict[str, float]:
+def heldout_from_checkpoint(
+    loaded: Any, max_batches: int | None = None, device: str = "cpu", data: str | None = None
+) -> dict[str, float]:
     """NLL of the loaded model on the validation split of the data module its checkpoint records."""
     from itertools import islice
 
     from ..eval.nll import heldout_nll
 
-    datamodule = loaded.build_datamodule()
+    if data is not None:  # held-out documents from a file: any checkpoint, hf:DIR included
+        return heldout_nll(loaded.model, file_nll_batches(loaded, data, max_batches), device=device)
+    datamodule = no_data_module_hint(loaded, "--heldout_data")
     if hasattr(datamodule, "prepare_data"):
         datamodule.prepare_data()
     if hasattr(datamodule, "setup"):
@@ -83,6 +103,13 @@ def main(argv: list[str]) -> None:
     tasks = parse_list(cfg.tasks, "tasks")
     depths = parse_list(cfg.depths, "depths", int)
     check_int("--n_items", cfg.n_items, 1)
+    from ..eval.primitives import SCORING
+    from ..eval.report import AGGREGATES
+
+    check_choice("--scoring", cfg.scoring, SCORING)
+    check_choice("--aggregate", cfg.aggregate, AGGREGATES)
+    if cfg.heldout_data is not None and not cfg.heldout:
+        raise ConfigError(f"--heldout_data={cfg.heldout_data} is only read with --heldout true")
     if tasks == [] and not cfg.heldout:
         raise ConfigError("--tasks=none with --heldout=false leaves nothing to evaluate")
     loaded = load_from_arguments(cfg)
@@ -100,7 +127,8 @@ def main(argv: list[str]) -> None:
     from ..eval import report
 
     if cfg.heldout:
-        result["heldout"] = heldout_from_checkpoint(loaded, cfg.heldout_batches, cfg.device)
+        result["heldout"] = heldout_from_checkpoint(loaded, cfg.heldout_batches, cfg.device, cfg.heldout_data)
+        result["heldout"]["data"] = cfg.heldout_data or "the checkpoint's data module (validation split)"
     written = []
     if tasks != []:
         from ..eval.primitives import evaluate_primitives
@@ -115,27 +143,28 @@ def main(argv: list[str]) -> None:
             batch_size=cfg.batch_size,
             seed=cfg.seed,
             progress=cfg.progress,
-            end_of_text=cfg.end_of_text,
+            scoring=cfg.scoring,
+            aggregate=cfg.aggregate,
+            share_prompts=cfg.share_prompts,
         )
         result["primitives"] = primitives
         nll = {label: result["heldout"]["loss"]} if cfg.heldout else None
-        table = report.markdown_table({label: primitives["accuracy"]}, nll)
-        detail = report.depth_table(primitives["accuracy"], primitives["chance"])
-        note = (
-            f"{cfg.shots}-shot multiple choice, {cfg.n_items} items per task and depth (seed {cfg.seed}); "
-            f"task columns average the depths evaluated."
-        )
-        written.append(write_text_atomic(out / "primitives.md", f"{table}\n\n{detail}\n\n{note}\n"))
+        tables = [report.markdown_table({label: primitives["accuracy"]}, nll, cfg.aggregate)]
+        tables.append(report.deep_table({label: primitives["accuracy"]}))
+        tables.append(report.depth_table(primitives["accuracy"], primitives["chance"]))
+        note = report.caption(cfg.shots, cfg.n_items, cfg.seed, cfg.scoring, cfg.aggregate)
+        text = "\n\n".join([t for t in tables if t] + [note])
+        written.append(write_text_atomic(out / "primitives.md", text + "\n"))
         written.append(
             report.bar_chart(
                 primitives["accuracy"],
                 primitives["chance"],
                 out / "primitives.png",
-                f"Reasoning primitives: {label}",
+                f"Reasoning primitives: {label} ({cfg.scoring} scoring)",
                 primitives["mean"],
             )
         )
-        print(table, detail, note, sep="\n\n")
+        print(text)
         cut = {k: v for k, v in primitives["truncated"].items() if v > 0}
         if cut:
             print(

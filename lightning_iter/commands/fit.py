@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
+SPECIAL_CKPT_PATHS = ("last", "auto", "best", "hpc", "registry")  # last/auto: ours (callbacks/checkpointing.py)
 ARGS_WARNING = "LightningCLI's args parameter is intended"  # start of the warning it gives when sys.argv is set
 
 
@@ -33,8 +33,9 @@ def check_ckpt_path(argv: Sequence[str]) -> None:
         elif arg.startswith("--ckpt_path="):
             value = arg.split("=", 1)[1]
         if value and value not in SPECIAL_CKPT_PATHS and "://" not in value and not Path(value).is_file():
+            what = "is a directory, not a file" if Path(value).is_dir() else "does not exist"
             raise CheckpointError(
-                f"--ckpt_path={value} does not exist: give a checkpoint file written by `lightning_iter fit` "
+                f"--ckpt_path={value} {what}: give a checkpoint file written by `lightning_iter fit` "
                 f"(or one of {', '.join(SPECIAL_CKPT_PATHS)})"
             )
 
@@ -58,6 +59,47 @@ def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
                 apply_on="instantiate",
             )
 
+        def _parse_ckpt_path(self) -> None:
+            """Check --ckpt_path before anything loads it; `fit` keeps the config it was given (resume.py)."""
+            from ..resume import check_resume_file
+
+            path = self.config[self.config.subcommand].get("ckpt_path")
+            if path and Path(path).is_file():
+                check_resume_file(path)
+            if self.config.subcommand != "fit":  # validate/test: the checkpoint's model arguments, as LightningCLI
+                super()._parse_ckpt_path()
+
+        def before_instantiate_classes(self) -> None:
+            from ..fit_checks import check_parsed
+
+            check_parsed(self.config[self.subcommand])
+
+        def after_instantiate_classes(self) -> None:
+            self._dump_config()  # the run's config.yaml, recorded in its checkpoints for the next resume
+            self.model.run_config = self.config_dump
+
+        def before_fit(self) -> None:
+            self._checkpoint_files()
+            self._announce_resume_changes()
+
+        def _announce_resume_changes(self) -> None:
+            from ..resume import announce_changes
+
+            path = self.config_init[self.subcommand].get("ckpt_path")
+            if path and Path(path).is_file():
+                announce_changes(path, self.model.run_config or {})
+
+        def _checkpoint_files(self) -> None:
+            """Atomic checkpoints, one folder per run, and `--ckpt_path last|auto` (callbacks/checkpointing.py)."""
+            from ..callbacks.checkpointing import RESOLVED_CKPT_PATHS, install_checkpointing, resolve_ckpt_path
+
+            install_checkpointing(self.trainer)
+            kwargs = self.config_init[self.subcommand]
+            if kwargs.get("ckpt_path") in RESOLVED_CKPT_PATHS:
+                kwargs["ckpt_path"] = resolve_ckpt_path(self.trainer, kwargs["ckpt_path"])
+
+        before_validate = before_test = _checkpoint_files
+
         def after_fit(self) -> None:
             trainer = self.trainer
             if not trainer.is_global_zero:
@@ -70,7 +112,7 @@ def run_lightning(subcommand: str, argv: Sequence[str]) -> None:
                 f"effective depth {lm.model.depth}, {lm.model.num_parameters():,} parameters"
             )
             if ckpt:
-                print(f"[lightning_iter] checkpoint: {Path(ckpt).resolve()}")
+                print(f"[lightning_iter] checkpoint: {Path(ckpt).absolute()}")  # last.ckpt, not the file it links
             if trainer.logger is not None and trainer.logger.log_dir:
                 log_dir = Path(trainer.logger.log_dir)
                 print(f"[lightning_iter] logs: {log_dir.resolve()}  (tensorboard --logdir {log_dir.parent.resolve()})")

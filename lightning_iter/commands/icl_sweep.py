@@ -27,6 +27,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--n_items", type=int, default=100, help="test items per task, depth and shot count")
     parser.add_argument("--batch_size", type=int, default=32, help="(prompt, choice) rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed")
+    parser.add_argument(
+        "--scoring",
+        type=str,
+        default="lm_eval",
+        help="'lm_eval' (' ' + choice, as lm-evaluation-harness and the papers) or 'eos' (choice + EOS)",
+    )
     parser.add_argument("--out", type=str, default="runs/icl_sweep", help="output folder for icl_sweep.json/.png")
     parser.add_argument("--progress", type=bool, default=True, help="show a progress bar")
     return parser
@@ -49,6 +55,7 @@ def main(argv: list[str]) -> None:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         progress=cfg.progress,
+        scoring=cfg.scoring,
     )
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat, plan=list(loaded.model.plan))
     out = Path(cfg.out)
@@ -56,11 +63,12 @@ def main(argv: list[str]) -> None:
     png_path = report.line_chart(
         result["curves"],
         out / "icl_sweep.png",
-        f"In-context learning: {Path(cfg.ckpt_path).name}",
+        f"In-context learning: {Path(cfg.ckpt_path).name} ({cfg.scoring} scoring)",
         "in-context examples (shots)",
         chance=result["chance"],
     )
     print("| task@depth | context limit (shots) | " + " | ".join(["accuracy % by shots"]) + " |\n|---|---:|---|")
     for name, points in result["curves"].items():
         print(f"| {name} | {result['limit'][name]} | " + ", ".join(f"{k}: {100 * a:.1f}" for k, a in points) + " |")
-    print(f"\n[lightning_iter] icl sweep: {json_path}, {png_path}")
+    print(f"\nscoring {cfg.scoring}; {cfg.n_items} items per point (seed {cfg.seed})")
+    print(f"[lightning_iter] icl sweep: {json_path}, {png_path}")

@@ -38,6 +38,9 @@ def main(argv: list[str]) -> None:
         from ..eval.lm_eval import LM_EVAL_TASKS_DIR
     except ImportError as err:
         raise ConfigError(f"lm-eval is not installed ({err}): pip install 'lightning-iter[eval]'") from None
+    from ..eval.suite import check_harness_argv
+
+    check_harness_argv(argv)  # the suite's missing datasets, all in one line, before any model is built
     saved = sys.argv
     sys.argv = harness_argv(argv, str(LM_EVAL_TASKS_DIR))
     try:

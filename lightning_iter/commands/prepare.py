@@ -33,7 +33,18 @@ def build_parser() -> ArgumentParser:
         default=None,
         help="fail early if the tokenizer needs more ids than the model will have",
     )
-    parser.add_argument("--overwrite", type=bool, default=False, help="replace an --out prepared from other inputs")
+    parser.add_argument(
+        "--overwrite",
+        type=bool,
+        default=False,
+        help="replace an --out prepared from other inputs (only a directory prepare wrote; anything else is refused)",
+    )
+    parser.add_argument(
+        "--encoding",
+        type=str,
+        default="utf-8",
+        help="encoding of .txt/.jsonl inputs, decoded strictly (a bad byte is an error naming the file and offset)",
+    )
     return parser
 
 
@@ -54,4 +65,5 @@ def main(argv: list[str]) -> None:
         blocks_per_chunk=cfg.blocks_per_chunk,
         model_vocab_size=cfg.model_vocab_size,
         overwrite=cfg.overwrite,
+        encoding=cfg.encoding,
     )

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ._common import add_model_arguments, load_from_arguments
+from ._inputs import add_heldout_data_argument, file_nll_batches, no_data_module_hint
 
 METRICS = ("nll", "primitives")
 
@@ -20,12 +21,19 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max_extra", type=int, default=4, help="sweep r = 0..max_extra extra passes")
     parser.add_argument("--metrics", type=list[str], default=["nll", "primitives"], help="nll and/or primitives")
     parser.add_argument("--nll_batches", type=int, default=8, help="held-out batches of the run's own validation split")
+    add_heldout_data_argument(parser, "--nll_data", "the nll metric")
     parser.add_argument("--tasks", type=list[str] | None, default=None, help="primitive tasks (default: all)")
     parser.add_argument("--depths", type=list[int] | None, default=None, help="assignment depths (default: all)")
     parser.add_argument("--n_items", type=int, default=200, help="test items per task@depth")
     parser.add_argument("--shots", type=int, default=5, help="solved examples before each query")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scoring",
+        type=str,
+        default="lm_eval",
+        help="'lm_eval' (' ' + choice, as lm-evaluation-harness and the papers) or 'eos' (choice + EOS)",
+    )
     parser.add_argument("--out", type=str, default="runs/repeat_sweep", help="output folder (JSON + PNG)")
     return parser
 
@@ -49,10 +57,17 @@ def main(argv: list[str]) -> None:
     if unknown or not cfg.metrics:
         raise ConfigError(f"--metrics={cfg.metrics} is not allowed: choose from {', '.join(METRICS)}")
     start, end = parse_block(cfg.block)
+    if cfg.nll_data is not None and "nll" not in cfg.metrics:
+        raise ConfigError(f"--nll_data={cfg.nll_data} is only read with the nll metric (--metrics {cfg.metrics})")
+    from ..eval.primitives import SCORING
+
+    check_choice("--scoring", cfg.scoring, SCORING)
     loaded = load_from_arguments(cfg)
     measures = []
-    if "nll" in cfg.metrics:
-        data = loaded.build_datamodule()
+    if "nll" in cfg.metrics and cfg.nll_data is not None:  # any checkpoint, hf:DIR included
+        measures.append(nll_measure(file_nll_batches(loaded, cfg.nll_data, cfg.nll_batches), device=cfg.device))
+    elif "nll" in cfg.metrics:
+        data = no_data_module_hint(loaded, "--nll_data")
         data.setup("validate")
         measures.append(nll_measure(islice(data.val_dataloader(), cfg.nll_batches), device=cfg.device))
     if "primitives" in cfg.metrics:
@@ -65,11 +80,16 @@ def main(argv: list[str]) -> None:
                 shots=cfg.shots,
                 batch_size=cfg.batch_size,
                 seed=cfg.seed,
+                scoring=cfg.scoring,
             )
         )
     result = repeat_sweep(loaded.model, start, end, cfg.max_extra, measures, seq_len=loaded.model.config.max_seq_len)
     result["ckpt_path"] = loaded.source
-    json_path, png_path = write_sweep(result, cfg.out, title=f"{Path(loaded.source).name}: block {start}:{end}")
+    title = f"{Path(loaded.source).name}: block {start}:{end}"
+    if "primitives" in cfg.metrics:
+        result["scoring"] = cfg.scoring
+        title += f" ({cfg.scoring} scoring)"
+    json_path, png_path = write_sweep(result, cfg.out, title=title)
     print(
         "| extra passes | effective depth | "
         + " | ".join(k for k in ("nll", "primitives_mean") if k in result["rows"][0])
@@ -79,4 +99,6 @@ def main(argv: list[str]) -> None:
     for row in result["rows"]:
         values = " | ".join(f"{row[k]:.4f}" for k in ("nll", "primitives_mean") if k in row)
         print(f"| {row['extra']} | {row['depth']} | {values} |")
+    if "primitives" in cfg.metrics:
+        print(f"primitives: {cfg.scoring} scoring")
     print(f"[lightning_iter] wrote {json_path} and {png_path}")

@@ -31,6 +31,12 @@ def build_parser() -> ArgumentParser:
         help="give each plan position its own copy of its layer before fine-tuning (looped models)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the training items, their order and the test set")
+    parser.add_argument(
+        "--scoring",
+        type=str,
+        default="lm_eval",
+        help="'lm_eval' (' ' + choice, as lm-evaluation-harness and the papers) or 'eos' (choice + EOS)",
+    )
     parser.add_argument("--out", type=str, default="runs/sft_sweep", help="output folder for sft_sweep.json/.png")
     parser.add_argument("--progress", type=bool, default=True, help="show progress bars")
     return parser
@@ -59,11 +65,13 @@ def main(argv: list[str]) -> None:
         untie=cfg.untie,
         seed=cfg.seed,
         progress=cfg.progress,
+        scoring=cfg.scoring,
     )
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat)
     out = Path(cfg.out)
     json_path = report.write_json(out / "sft_sweep.json", result)
     title = f"SFT on {cfg.task}: {Path(cfg.ckpt_path).name}" + (" (untied)" if cfg.untie else "")
+    title += f" ({cfg.scoring} scoring)"
     png_path = report.line_chart(
         result["curves"], out / "sft_sweep.png", title, "fine-tuning examples N", chance=result["chance"]
     )
@@ -77,4 +85,5 @@ def main(argv: list[str]) -> None:
             + " | ".join(f"{100 * result['curves'][k][i][1]:.1f}" for k in names)
             + f" | {'–' if loss is None else f'{loss:.3f}'} |"
         )
-    print(f"\n[lightning_iter] sft sweep: {json_path}, {png_path}")
+    print(f"\ntest items scored with {cfg.scoring} scoring")
+    print(f"[lightning_iter] sft sweep: {json_path}, {png_path}")

@@ -54,22 +54,44 @@ def find_inputs(patterns: Sequence[str | Path]) -> list[Path]:
     return unique
 
 
-def check_input(path: Path, field: str = "text") -> None:
-    """Fail early on an empty file, or a JSONL/Parquet file without the text field/column."""
+def decode_error(path: Path, err: UnicodeDecodeError, offset: int = 0) -> ConfigError:
+    """One line for text that is not in the encoding it is read with: the file, the byte offset, the fix."""
+    bad = err.object[err.start : err.start + 1].hex()
+    return ConfigError(
+        f"input file {path} is not valid {err.encoding} text: byte 0x{bad} at byte offset {offset + err.start} "
+        "(give its encoding with --encoding, e.g. --encoding latin-1, or convert it to UTF-8)"
+    )
+
+
+def _lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line) of a text file, decoded strictly: a bad byte is a `decode_error`."""
+    offset = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.decode(encoding)
+            except UnicodeDecodeError as err:
+                raise decode_error(path, err, offset) from None
+            offset += len(raw)
+
+
+def check_input(path: Path, field: str = "text", encoding: str = "utf-8", field_flag: str | None = "--field") -> None:
+    """Fail early on an empty file, or a JSONL/Parquet file without the text field/column (`field_flag`: the
+    command's flag that names another field, None where the field is fixed)."""
+    choose = f" (choose one with {field_flag})" if field_flag else ""
     if path.stat().st_size == 0:
         raise ConfigError(f"input file {path} is empty")
     kind = file_kind(path)
     if kind == "jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    record = _parse_line(line, path, number)
-                    if field not in record:
-                        raise ConfigError(
-                            f"input file {path} line {number} has no field {field!r}: "
-                            f"its fields are {sorted(record)} (choose one with --field)"
-                        )
-                    return
+        for number, line in _lines(path, encoding):
+            if line.strip():
+                record = _parse_line(line, path, number)
+                if field not in record:
+                    raise ConfigError(
+                        f"input file {path} line {number} has no field {field!r}: "
+                        f"its fields are {sorted(record)}{choose}"
+                    )
+                return
         raise ConfigError(f"input file {path} is empty (only blank lines)")
     if kind == "parquet":
         import pyarrow.parquet as pq
@@ -79,9 +101,7 @@ def check_input(path: Path, field: str = "text") -> None:
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for unreadable files
             raise ConfigError(f"input file {path} is not a readable Parquet file: {err}") from None
         if field not in schema.names:
-            raise ConfigError(
-                f"input file {path} has no column {field!r}: its columns are {schema.names} (choose one with --field)"
-            )
+            raise ConfigError(f"input file {path} has no column {field!r}: its columns are {schema.names}{choose}")
         if pq.ParquetFile(path).metadata.num_rows == 0:
             raise ConfigError(f"input file {path} is empty (0 rows)")
 
@@ -96,12 +116,19 @@ def _parse_line(line: str, path: Path, number: int) -> dict:
     return record
 
 
-def iter_documents(path: Path, field: str = "text", txt_split: str = "file") -> Iterator[str]:
-    """Non-empty documents of one file: a JSONL field, a Parquet column, or text split per `txt_split`."""
+def iter_documents(path: Path, field: str = "text", txt_split: str = "file", encoding: str = "utf-8") -> Iterator[str]:
+    """Non-empty documents of one file: a JSONL field, a Parquet column, or text split per `txt_split`.
+
+    Text is decoded strictly in `encoding`: a byte that is not valid there is an error, never a U+FFFD.
+    """
     kind = file_kind(path)
     if kind == "text":
         check_choice("txt_split", txt_split, TXT_SPLITS)
-        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            text = path.read_bytes().decode(encoding)
+        except UnicodeDecodeError as err:
+            raise decode_error(path, err) from None
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # the universal newlines `read_text` applied
         if txt_split == "file":
             parts = [text]
         elif txt_split == "line":
@@ -110,20 +137,19 @@ def iter_documents(path: Path, field: str = "text", txt_split: str = "file") -> 
             parts = [p for p in text.split("\n\n")]
         yield from (p for p in parts if p.strip())
     elif kind == "jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                record = _parse_line(line, path, number)
-                value = record.get(field)
-                if value is None:
-                    raise ConfigError(f"input file {path} line {number} has no field {field!r}")
-                if not isinstance(value, str):
-                    raise ConfigError(
-                        f"input file {path} line {number} field {field!r} is a {type(value).__name__}, not a string"
-                    )
-                if value.strip():
-                    yield value
+        for number, line in _lines(path, encoding):
+            if not line.strip():
+                continue
+            record = _parse_line(line, path, number)
+            value = record.get(field)
+            if value is None:
+                raise ConfigError(f"input file {path} line {number} has no field {field!r}")
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"input file {path} line {number} field {field!r} is a {type(value).__name__}, not a string"
+                )
+            if value.strip():
+                yield value
     else:
         import pyarrow.parquet as pq
 

@@ -4,19 +4,25 @@ Documents are separated by EOS and packed into blocks of exactly seq_len+1 token
 chunk holds whole blocks and `TokensLoader` drops nothing; only the last partial block of each work
 unit (< seq_len+1 tokens; at most 4 units per worker) is left out, and the manifest counts it. Local outputs are
 written to a temporary directory renamed into place at the end, with the manifest written last: a crashed run
-leaves nothing that looks complete, and a re-run with the same inputs is skipped.
+leaves nothing that looks complete, and a re-run with the same inputs is skipped. `--overwrite` replaces only a
+directory that carries our manifest; a killed run's staging directories are removed by the next run into the same
+parent, and its litdata workers die with it (`workers_die_with_parent`).
 """
 
 from __future__ import annotations
 
+import codecs
+import ctypes
 import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,7 +33,7 @@ import numpy as np
 from ..atomic import remove_stale_staging, replace_dir, staging_dir
 from ..errors import ConfigError, check_int
 from .documents import check_input, file_kind, find_inputs, iter_documents
-from .manifest import MANIFEST_VERSION, existing_manifest, is_url, tokenizer_fingerprint, write_manifest
+from .manifest import MANIFEST, MANIFEST_VERSION, existing_manifest, is_url, tokenizer_fingerprint, write_manifest
 from .tokenizer import Tokenizer
 
 ENCODE_BATCH = 256
@@ -91,10 +97,10 @@ def work_items(paths: Sequence[Path], units: int) -> list[WorkItem]:
     return [WorkItem(i, tuple(g)) for i, g in enumerate(groups)]
 
 
-def _documents(item: WorkItem, field: str, txt_split: str):
+def _documents(item: WorkItem, field: str, txt_split: str, encoding: str = "utf-8"):
     for piece in item.pieces:
         if piece.row_group is None:
-            yield from iter_documents(Path(piece.path), field, txt_split)
+            yield from iter_documents(Path(piece.path), field, txt_split, encoding)
             continue
         import pyarrow.parquet as pq
 
@@ -105,7 +111,15 @@ def _documents(item: WorkItem, field: str, txt_split: str):
 
 
 def tokenize_item(
-    item: WorkItem, *, tokenizer: Tokenizer, field: str, txt_split: str, block_size: int, dtype: str, stats_dir: str
+    item: WorkItem,
+    *,
+    tokenizer: Tokenizer,
+    field: str,
+    txt_split: str,
+    block_size: int,
+    dtype: str,
+    stats_dir: str,
+    encoding: str = "utf-8",
 ):
     """Yield blocks of exactly `block_size` tokens (documents + EOS, packed); record counts in `stats_dir`."""
     buffer = np.empty(0, dtype=dtype)
@@ -130,7 +144,7 @@ def tokenize_item(
         blocks += whole
         buffer = buffer[whole * block_size :]
 
-    for text in _documents(item, field, txt_split):
+    for text in _documents(item, field, txt_split, encoding):
         batch.append(text)
         if len(batch) >= ENCODE_BATCH:
             yield from flush(batch)
@@ -155,10 +169,15 @@ class PrepareResult:
 
 
 def prepare_key(
-    signatures: list[dict[str, Any]], tokenizer: Tokenizer, seq_len: int, field: str, txt_split: str
+    signatures: list[dict[str, Any]],
+    tokenizer: Tokenizer,
+    seq_len: int,
+    field: str,
+    txt_split: str,
+    encoding: str = "utf-8",
 ) -> str:
     """What decides the output: inputs, tokenizer, seq_len and how documents are read."""
-    payload = {
+    payload: dict[str, Any] = {
         "inputs": signatures,
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "seq_len": seq_len,
@@ -166,10 +185,59 @@ def prepare_key(
         "txt_split": txt_split,
         "version": MANIFEST_VERSION,
     }
+    if codecs.lookup(encoding).name != "utf-8":  # only then: the keys of UTF-8 datasets stay what they were
+        payload["encoding"] = codecs.lookup(encoding).name
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 _write_json = write_manifest  # a name of its own: tests replace it to simulate a crash before the manifest
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_FORKS = {"guarded": False, "registered": False, "parent": 0}
+
+
+def _before_fork() -> None:
+    _FORKS["parent"] = os.getpid()
+
+
+def _in_forked_child() -> None:
+    """In every process forked while guarded (litdata's workers and theirs): die when the forking process does."""
+    if not _FORKS["guarded"]:
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != _FORKS["parent"]:  # it died before prctl took effect
+        os._exit(1)
+
+
+@contextmanager
+def workers_die_with_parent() -> Iterator[None]:
+    """While active, processes forked from here (and their own children) get SIGKILL when their parent dies, so a
+    `kill -9` of `prepare` leaves no litdata worker running (Linux; elsewhere a no-op)."""
+    if sys.platform != "linux":
+        yield
+        return
+    if not _FORKS["registered"]:
+        os.register_at_fork(before=_before_fork, after_in_child=_in_forked_child)
+        _FORKS["registered"] = True
+    _FORKS["guarded"] = True
+    try:
+        yield
+    finally:
+        _FORKS["guarded"] = False
+
+
+def check_overwritable(final: Path) -> None:
+    """Refuse, in one line, to replace anything at `final` but an empty directory or one `prepare` wrote."""
+    if not final.is_dir() or final.is_symlink():
+        raise ConfigError(f"--out={final} exists and is not a directory: choose another --out")
+    if (final / MANIFEST).is_file() or not any(final.iterdir()):
+        return
+    raise ConfigError(
+        f"--out={final} is a directory that `lightning_iter prepare` did not write (no {MANIFEST}): "
+        "prepare never replaces it; choose another --out"
+    )
 
 
 def prepare_dataset(
@@ -185,8 +253,12 @@ def prepare_dataset(
     model_vocab_size: int | None = None,
     overwrite: bool = False,
     verbose: bool = True,
+    encoding: str = "utf-8",
 ) -> PrepareResult:
-    """Tokenize `files` into a litdata dataset of (seq_len+1)-token blocks at `out` (local dir or URL)."""
+    """Tokenize `files` into a litdata dataset of (seq_len+1)-token blocks at `out` (local dir or URL).
+
+    Text and JSONL files are decoded strictly in `encoding` (a bad byte is one error naming the file and offset).
+    """
     from litdata import optimize
     from litdata.streaming.item_loader import TokensLoader
 
@@ -198,17 +270,25 @@ def prepare_dataset(
             f"({tokenizer.vocab_size} ids): use a model with vocab_size >= {tokenizer.vocab_size} "
             "or a smaller tokenizer"
         )
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(
+            f"--encoding={encoding!r} is not a codec Python knows: give one such as utf-8, latin-1 or cp1252"
+        ) from None
     paths = find_inputs(files)
     for path in paths:
-        check_input(path, field)
+        check_input(path, field, encoding)
     block_size = seq_len + 1
     if blocks_per_chunk is None:  # about 64 MiB of tokens per chunk, at least one block
         blocks_per_chunk = max(1, (32 << 20) // block_size)
     signatures = [file_signature(p) for p in paths]
-    key = prepare_key(signatures, tokenizer, seq_len, field, txt_split)
+    key = prepare_key(signatures, tokenizer, seq_len, field, txt_split, encoding)
     remote = is_url(out)
     final = None if remote else Path(out).resolve()
-    if final is not None and final.exists():
+    if final is not None:
+        remove_stale_staging(final)  # left by a killed run (ours only: `atomic.stale_temps`)
+    if final is not None and (final.exists() or final.is_symlink()):
         existing = existing_manifest(final)
         if existing is not None and existing.get("key") == key:
             if verbose:
@@ -217,19 +297,21 @@ def prepare_dataset(
                     "nothing to do"
                 )
             return PrepareResult(str(final), existing, skipped=True)
-        if not overwrite:
-            what = (
-                "was prepared from other inputs/settings"
-                if existing
-                else "exists and is not a completed prepare output"
+        check_overwritable(final)
+        if not overwrite and existing is not None:
+            raise ConfigError(
+                f"--out={final} was prepared from other inputs/settings: choose another --out or pass --overwrite true"
             )
-            raise ConfigError(f"--out={final} {what}: choose another --out or pass --overwrite true")
+        if not overwrite and (final / MANIFEST).is_file():
+            raise ConfigError(
+                f"--out={final} is an unfinished or damaged prepare output (its {MANIFEST} does not read): "
+                "choose another --out or pass --overwrite true"
+            )
     dtype = "uint16" if tokenizer.vocab_size <= 1 << 16 else "int32"
     items = work_items(paths, units=4 * num_workers)
     workers = min(num_workers, len(items))
     with tempfile.TemporaryDirectory(prefix="lightning_iter_prepare_stats_") as stats_dir:
         if final is not None:
-            remove_stale_staging(final)  # left by a crashed run
             target = staging_dir(final, create=False)  # litdata creates it
         else:
             target = out
@@ -242,21 +324,23 @@ def prepare_dataset(
             block_size=block_size,
             dtype=dtype,
             stats_dir=stats_dir,
+            encoding=encoding,
         )
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one Rust thread per litdata worker
         try:
-            optimize(
-                fn=fn,
-                inputs=items,
-                output_dir=str(target),
-                chunk_size=blocks_per_chunk * block_size,
-                item_loader=TokensLoader(),
-                num_workers=workers,
-                verbose=verbose,
-                reorder_files=False,
-                start_method="fork" if sys.platform == "linux" else None,
-                mode="overwrite" if remote else None,
-            )
+            with workers_die_with_parent():
+                optimize(
+                    fn=fn,
+                    inputs=items,
+                    output_dir=str(target),
+                    chunk_size=blocks_per_chunk * block_size,
+                    item_loader=TokensLoader(),
+                    num_workers=workers,
+                    verbose=verbose,
+                    reorder_files=False,
+                    start_method="fork" if sys.platform == "linux" else None,
+                    mode="overwrite" if remote else None,
+                )
             stats = [json.loads(Path(stats_dir, f"{i.index}.json").read_text()) for i in items]
         except BaseException as err:
             if final is not None:

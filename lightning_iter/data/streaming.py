@@ -21,6 +21,7 @@ from ..errors import ConfigError, check_int
 from .manifest import MANIFEST, read_manifest, tokenizer_fingerprint
 from .mixture import Mixture, Phase, normalize_weights
 from .primitive_corpus import _split_inputs_targets
+from .startup_checks import check_sources
 from .tokenizer import ByteTokenizer, Tokenizer, tokenizer_from_spec
 
 
@@ -169,6 +170,7 @@ class StreamingDataModule(L.LightningDataModule):
                 )
             step = check_int("data.cooldown.start_step", cooldown["start_step"], 1)
             self.phases.append(Phase(step, normalize_weights(cooldown["weights"], self.names, "data.cooldown.weights")))
+        check_sources(self.names, self.paths, tokenizer, seq_len)  # one line naming a missing path and its fix
         self.manifests = [read_manifest(p) for p in self.paths]
         self.tokenizer = self._tokenizer(tokenizer)
         for name, manifest in zip(self.names, self.manifests):

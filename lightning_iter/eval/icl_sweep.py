@@ -14,22 +14,25 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError, check_ints
-from .primitives import chance, evaluate_primitives, key, make_example, task_keys
+from ..errors import ConfigError, check_choice, check_ints
+from .primitives import SCORING, chance, evaluate_primitives, key, make_example, task_keys
 from .scoring import context_window
 
 MAX_SWEEP_SHOTS = 64
 
 
-def max_shots_that_fit(tokenizer: Tokenizer, task: str, depth: int, window: int, seed: int = 0, probe: int = 8) -> int:
-    """Largest shot count whose prompts (checked on `probe` items) plus choice and EOS fit in `window` tokens."""
+def max_shots_that_fit(
+    tokenizer: Tokenizer, task: str, depth: int, window: int, seed: int = 0, probe: int = 8, scoring: str = "lm_eval"
+) -> int:
+    """Largest shot count whose prompts (checked on `probe` items) plus choice (and EOS under `eos` scoring) plus one
+    token of headroom fit in `window` tokens."""
     best = -1
     for shots in range(MAX_SWEEP_SHOTS + 1):
         longest = 0
         for index in range(probe):
             example = make_example(task, depth, shots, seed, index)
             choice = max(len(tokenizer.encode(" " + c)) for c in example.choices)
-            longest = max(longest, len(tokenizer.encode(example.prompt)) + choice + 1)
+            longest = max(longest, len(tokenizer.encode(example.prompt)) + choice + 1 + (scoring == "eos"))
         if longest > window:
             break
         best = shots
@@ -55,18 +58,21 @@ def icl_sweep(
     batch_size: int = 32,
     seed: int = 0,
     progress: bool = True,
+    scoring: str = "lm_eval",
 ) -> dict[str, Any]:
-    """`{"window", "limit": {key: max shots}, "curves": {key: [[shots, accuracy], ...]}, "chance", "n_items"}`.
+    """`{"window", "limit": {key: max shots}, "curves": {key: [[shots, accuracy], ...]}, "chance", "n_items",
+    "scoring"}` (`scoring`: one of `eval.primitives.SCORING`).
 
     `shots` (optional) fixes the shot counts; counts beyond a task's context limit are skipped for it.
     """
+    check_choice("--scoring", scoring, SCORING)
     window = context_window(model)
     pairs = task_keys(tasks, depths)
     if shots:  # `--shots none` (an empty list) measures nothing and writes empty curves
         check_ints("--shots", shots, 0)
     limits, plan = {}, {}
     for task, depth in pairs:
-        limit = max_shots_that_fit(tokenizer, task, depth, window, seed)
+        limit = max_shots_that_fit(tokenizer, task, depth, window, seed, scoring=scoring)
         if limit < 0:
             raise ConfigError(
                 f"even a 0-shot prompt of {key(task, depth)} does not fit the model window of {window} tokens"
@@ -92,6 +98,7 @@ def icl_sweep(
                 batch_size=batch_size,
                 seed=seed,
                 progress=False,
+                scoring=scoring,
             )
             curves[name].append([k, result["accuracy"][name]])
             bar.update(1)
@@ -103,4 +110,5 @@ def icl_sweep(
         "chance": {key(t, d): chance(t) for t, d in pairs},
         "n_items": n_items,
         "seed": seed,
+        "scoring": scoring,
     }

@@ -4,9 +4,11 @@ Seed 000 App. I.1 / seed 004 App. C (after Saunshi et al. 2024). Problems come f
 `lightning_iter.data.primitives`; this module only turns them into multiple-choice items and scores
 them. Each choice is scored by the summed log-likelihood of `" " + choice` given the few-shot prompt
 (the training text writes `prompt + " " + answer`), the highest wins; 10 choices for copying and 5 for
-variable assignment (chance 10 % / 20 %). By default the choice's tokens are followed by the tokenizer's EOS,
-which ends every solved query in the training stream: without it a choice that is a prefix of another
-("6" and "62", "car" and "card") always scores at least as high, since P(" 62") = P(" 6") P("2" | " 6").
+variable assignment (chance 10 % / 20 %). `scoring` names the protocol (`SCORING`): `lm_eval` (default) is
+the papers', lm-evaluation-harness's multiple choice (seed 004 App. C), the continuation alone; `eos` also
+scores the tokenizer's EOS after the choice, which ends every solved query in the training stream: without
+it a choice that is a prefix of another ("6" and "62", "car" and "card") always scores at least as high,
+since P(" 62") = P(" 6") P("2" | " 6"). Every output of an `eos` evaluation names it.
 
 Test items draw from the rng namespace `"primitives-test:{seed}:{task}:{depth}:{index}"`, which is
 disjoint from the training stream's `"train:{seed}:{index}"` and holdout `"val:{seed}:{index}"`
@@ -27,13 +29,16 @@ from torchmetrics import MeanMetric
 from ..data.primitives import ASSIGN_DEPTHS, COPY_TASKS, MAX_SHOTS, TASKS, Problem, allowed_depths, generate_problem
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, check_choice, check_int
+from . import report
 from .scoring import context_window, encode_pair, score_requests
 
 TEST_NAMESPACE = "primitives-test"
 DEFAULT_ITEMS = 1000
 SHOT_SEPARATOR = "\n\n"
+SCORING = ("lm_eval", "eos")
+"""Choice scoring: `lm_eval` (default, the papers' harness: `" " + choice`), `eos` (`" " + choice` + EOS)."""
 
-__all__ = ["Example", "make_example", "test_set", "task_keys", "chance", "evaluate_primitives", "key"]
+__all__ = ["Example", "make_example", "test_set", "task_keys", "chance", "evaluate_primitives", "key", "SCORING"]
 
 
 @dataclass(frozen=True)
@@ -133,12 +138,17 @@ def score_examples(
     batch_size: int = 32,
     progress: bool = False,
     desc: str = "primitives",
-    end_of_text: bool = True,
+    scoring: str = "lm_eval",
+    share_prompts: bool = True,
 ) -> tuple[list[int], list[bool]]:
-    """Predicted choice index of every example (one batched pass over all (prompt, choice) rows) and whether
-    its prompt had to be cut to fit the model's window. `end_of_text` appends EOS to every choice (see above)."""
+    """Predicted choice index of every example and whether its prompt had to be cut to fit the model's window.
+
+    `scoring` is one of `SCORING` (see above); `share_prompts` scores each prompt once for all its choices
+    (`eval.scoring.score_requests`; False: one full row per choice, same scores within float tolerance).
+    """
+    check_choice("scoring", scoring, SCORING)
     requests, owners = [], []
-    end = [tokenizer.eos_id] if end_of_text else []
+    end = [tokenizer.eos_id] if scoring == "eos" else []
     for n, example in enumerate(examples):
         for choice in example.choices:
             context, continuation = encode_pair(tokenizer, example.prompt, " " + choice)
@@ -146,7 +156,14 @@ def score_examples(
             owners.append(n)
     pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
     scores = score_requests(
-        model, requests, batch_size=batch_size, max_len=context_window(model), pad_id=pad, progress=progress, desc=desc
+        model,
+        requests,
+        batch_size=batch_size,
+        max_len=context_window(model),
+        pad_id=pad,
+        progress=progress,
+        desc=desc,
+        share_prompts=share_prompts,
     )
     best: list[tuple[float, int]] = [(-float("inf"), -1)] * len(examples)
     offsets = [0] * len(examples)
@@ -170,41 +187,61 @@ def evaluate_primitives(
     batch_size: int = 32,
     seed: int = 0,
     progress: bool = True,
-    end_of_text: bool = True,
+    scoring: str = "lm_eval",
+    aggregate: str = "depth0",
+    share_prompts: bool = True,
 ) -> dict[str, Any]:
-    """Multiple-choice accuracy per `task@depth`, per task, and the seeds' "Reasoning Primitives" mean.
+    """Multiple-choice accuracy per `task@depth`, the task columns and the seeds' "Reasoning Primitives" mean.
 
-    `mean` averages the tasks, each task averaging its depths (seed 004 Table 6: the Mean of the five task
-    columns). Returns `{"accuracy": {key: acc}, "mean": float, "per_task": {task: acc}, "n_items": int,
-    "chance": {key: p}, "shots", "seed", "truncated": {key: fraction of prompts cut to the model window}}`.
+    The papers' columns are the five tasks at depth 0 and `mean` is their mean (seed 004 Table 6, seed 000
+    Table 1); `aggregate="all_depths"` makes each column the mean over its depths instead (`report.AGGREGATES`).
+    If no task ran at depth 0, `mean` averages every `task@depth`; `mean_of` always lists the keys behind it.
+    Returns `{"accuracy": {key: acc}, "mean", "mean_of", "per_task": {task: acc}, "predictions": {key: [choice
+    index per item]}, "n_items", "chance": {key: p}, "shots", "seed", "scoring", "aggregate", "truncated": {key:
+    fraction of prompts cut to the model window}}`.
     """
+    check_choice("aggregate", aggregate, report.AGGREGATES)
     pairs = task_keys(tasks, depths)
     sets = {key(task, depth): test_set(task, depth, n_items, shots, seed) for task, depth in pairs}
     examples = [example for items in sets.values() for example in items]
     predicted, cut = score_examples(
-        model, tokenizer, examples, batch_size=batch_size, progress=progress, desc="primitives", end_of_text=end_of_text
+        model,
+        tokenizer,
+        examples,
+        batch_size=batch_size,
+        progress=progress,
+        desc="primitives",
+        scoring=scoring,
+        share_prompts=share_prompts,
     )
-    accuracy, chances, truncated = {}, {}, {}
+    accuracy, chances, truncated, predictions = {}, {}, {}, {}
     start = 0
     for (task, _), (name, items) in zip(pairs, sets.items()):
         metric = MeanMetric()
-        for example, choice in zip(items, predicted[start : start + len(items)]):
+        chosen = predicted[start : start + len(items)]
+        for example, choice in zip(items, chosen):
             metric.update(float(choice == example.answer))
         accuracy[name] = float(metric.compute())
         chances[name] = chance(task)
         truncated[name] = sum(cut[start : start + len(items)]) / len(items)
+        predictions[name] = chosen
         start += len(items)
-    per_task: dict[str, list[float]] = {}
-    for (task, _), value in zip(pairs, accuracy.values()):
-        per_task.setdefault(task, []).append(value)
-    task_mean = {task: sum(v) / len(v) for task, v in per_task.items()}
+    columns = report.per_task(accuracy, aggregate)
+    mean = report.task_mean(accuracy, aggregate)
+    mean_of = list(accuracy) if aggregate == "all_depths" else [key(task, 0) for task in columns]
+    if mean is None:
+        mean, mean_of = sum(accuracy.values()) / len(accuracy), list(accuracy)
     return {
         "accuracy": accuracy,
-        "mean": sum(task_mean.values()) / len(task_mean),
-        "per_task": task_mean,
+        "mean": mean,
+        "mean_of": mean_of,
+        "per_task": columns,
+        "predictions": predictions,
         "n_items": n_items,
         "chance": chances,
         "shots": shots,
         "seed": seed,
+        "scoring": scoring,
+        "aggregate": aggregate,
         "truncated": truncated,
     }

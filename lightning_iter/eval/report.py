@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..atomic import save_figure_atomic, write_json_atomic
-from ..data.primitives import TASKS
+from ..errors import check_choice
 
 TASK_TITLES = {
     "copy_random": "Copying (random words)",
@@ -25,33 +25,98 @@ write_json = write_json_atomic
 save_figure = save_figure_atomic
 
 
-def per_task(accuracy: Mapping[str, float]) -> dict[str, float]:
-    """Mean accuracy of each task over the depths evaluated (`task@depth` keys), in the seeds' column order."""
+AGGREGATES = ("depth0", "all_depths")
+"""How a task column is formed. `depth0` (default, the papers'): the task at depth 0, the five columns of seed 004
+Table 6 / seed 000 Table 1. `all_depths`: the mean over the depths evaluated (this project's earlier number)."""
+DEEP_DEPTHS = (1, 2)
+"""Variable assignment beyond depth 0 is reported in its own table (seed 000 §4, Fig. 3 right)."""
+
+
+def _split(name: str) -> tuple[str, int]:
+    task, depth = name.split("@")
+    return task, int(depth)
+
+
+def _ordered(tasks: Iterable[str]) -> list[str]:
+    tasks = list(dict.fromkeys(tasks))
+    return [t for t in TABLE_ORDER if t in tasks] + [t for t in tasks if t not in TABLE_ORDER]
+
+
+def per_task(accuracy: Mapping[str, float], aggregate: str = "depth0") -> dict[str, float]:
+    """Each task's column in the seeds' order: its depth-0 accuracy (`depth0`; tasks without a depth-0 result are
+    left out) or its mean over the depths evaluated (`all_depths`), from `task@depth -> accuracy`."""
+    check_choice("aggregate", aggregate, AGGREGATES)
     grouped: dict[str, list[float]] = {}
     for name, value in accuracy.items():
-        grouped.setdefault(name.split("@")[0], []).append(value)
-    order = [t for t in TABLE_ORDER if t in grouped] + [t for t in grouped if t not in TABLE_ORDER]
-    return {t: sum(grouped[t]) / len(grouped[t]) for t in order}
+        task, depth = _split(name)
+        if aggregate == "all_depths" or depth == 0:
+            grouped.setdefault(task, []).append(value)
+    return {t: sum(grouped[t]) / len(grouped[t]) for t in _ordered(grouped)}
 
 
-def markdown_table(rows: Mapping[str, Mapping[str, float]], nll: Mapping[str, float] | None = None) -> str:
-    """The seeds' layout (seed 004 Table 6): one row per model, a column per task (accuracy %, mean over depths), Mean.
+def task_mean(accuracy: Mapping[str, float], aggregate: str = "depth0") -> float | None:
+    """The seeds' "Reasoning Primitives" Mean: the mean of the task columns (`per_task`); None without any."""
+    columns = per_task(accuracy, aggregate)
+    return sum(columns.values()) / len(columns) if columns else None
+
+
+def deep_keys(accuracy: Mapping[str, float]) -> list[str]:
+    """The `task@depth` keys of the depth table (depths 1 and 2), tasks in the seeds' order, then by depth."""
+    keys = [k for k in accuracy if _split(k)[1] in DEEP_DEPTHS]
+    order = _ordered(_split(k)[0] for k in keys)
+    return sorted(keys, key=lambda k: (order.index(_split(k)[0]), _split(k)[1]))
+
+
+def markdown_table(
+    rows: Mapping[str, Mapping[str, float]], nll: Mapping[str, float] | None = None, aggregate: str = "depth0"
+) -> str:
+    """The seeds' layout (seed 004 Table 6): one row per model, a column per task (accuracy %), and their Mean.
 
     `rows` maps a model label to its `task@depth -> accuracy`; `nll` optionally adds a holdout NLL column.
+    The task columns are depth 0 unless `aggregate="all_depths"` (see `AGGREGATES`).
     """
-    tasks: list[str] = []
-    for accuracy in rows.values():
-        tasks += [t for t in per_task(accuracy) if t not in tasks]
-    tasks.sort(key=lambda t: TABLE_ORDER.index(t) if t in TABLE_ORDER else len(TASKS))
+    tasks = _ordered(t for accuracy in rows.values() for t in per_task(accuracy, aggregate))
     head = ["Model"] + (["Holdout NLL ↓"] if nll else []) + [TASK_TITLES.get(t, t) for t in tasks] + ["Mean"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for label, accuracy in rows.items():
-        tasks_acc = per_task(accuracy)
+        columns = per_task(accuracy, aggregate)
+        mean = task_mean(accuracy, aggregate)
         cells = [label] + ([f"{nll[label]:.3f}" if label in nll else "–"] if nll else [])
-        cells += [f"{100 * tasks_acc[t]:.2f}" if t in tasks_acc else "–" for t in tasks]
-        cells.append(f"{100 * sum(tasks_acc.values()) / len(tasks_acc):.2f}")
+        cells += [f"{100 * columns[t]:.2f}" if t in columns else "–" for t in tasks]
+        cells.append("–" if mean is None else f"{100 * mean:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def deep_table(rows: Mapping[str, Mapping[str, float]]) -> str:
+    """Variable assignment at depths 1 and 2 (seed 000 §4): a column per task and depth and their mean; "" if none."""
+    keys = deep_keys({k: 0.0 for accuracy in rows.values() for k in accuracy})
+    if not keys:
+        return ""
+    head = ["Model"] + [f"{TASK_TITLES.get(t, t)} d={d}" for t, d in map(_split, keys)] + ["Mean (depths 1–2)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for label, accuracy in rows.items():
+        present = [accuracy[k] for k in keys if k in accuracy]
+        cells = [label] + [f"{100 * accuracy[k]:.2f}" if k in accuracy else "–" for k in keys]
+        cells.append(f"{100 * sum(present) / len(present):.2f}" if present else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def caption(shots: int, n_items: int, seed: int, scoring: str = "lm_eval", aggregate: str = "depth0") -> str:
+    """The note under the tables: the protocol, the scoring rule and how the task columns are formed, by name."""
+    rule = {
+        "lm_eval": "log-likelihood of ' ' + choice, as lm-evaluation-harness",
+        "eos": "log-likelihood of ' ' + choice + EOS",
+    }
+    columns = {
+        "depth0": "task columns are depth 0 and Mean is their mean (seed 004 Table 6)",
+        "all_depths": "task columns average the depths evaluated (aggregate all_depths)",
+    }
+    return (
+        f"{shots}-shot multiple choice, {n_items} items per task and depth (seed {seed}); "
+        f"scoring {scoring}: {rule.get(scoring, scoring)}; {columns.get(aggregate, aggregate)}."
+    )
 
 
 def depth_table(accuracy: Mapping[str, float], chance: Mapping[str, float]) -> str:
@@ -66,7 +131,7 @@ def depth_table(accuracy: Mapping[str, float], chance: Mapping[str, float]) -> s
 def bar_chart(
     accuracy: Mapping[str, float], chance: Mapping[str, float], path: str | Path, title: str, mean: float | None = None
 ) -> Path:
-    """Bar per `task@depth` with its chance level drawn as a tick, plus the mean (default: over tasks, as the table)."""
+    """Bar per `task@depth` with its chance level drawn as a tick, plus the mean (default: the table's, `task_mean`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,9 +143,9 @@ def bar_chart(
     ax.bar(xs, [100 * accuracy[n] for n in names], color="tab:blue", label="accuracy")
     ax.scatter(xs, [100 * chance[n] for n in names], marker="_", s=400, color="black", label="chance", zorder=3)
     if mean is None:
-        tasks = per_task(accuracy)
-        mean = sum(tasks.values()) / len(tasks)
-    ax.axhline(100 * mean, color="tab:orange", linestyle="--", label=f"mean {100 * mean:.1f}%")
+        mean = task_mean(accuracy)
+    if mean is not None:
+        ax.axhline(100 * mean, color="tab:orange", linestyle="--", label=f"mean {100 * mean:.1f}%")
     ax.set_xticks(list(xs), names, rotation=40, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)

@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from ..data.primitives import ASSIGN_TASKS
 from ..data.tokenizer import Tokenizer
 from ..depth.transaction import untie_layers
-from ..errors import ConfigError, check_ints
+from ..errors import ConfigError, check_choice, check_ints
 from ..model.loss import IGNORE_INDEX
-from .primitives import chance, evaluate_primitives, key, make_example
+from .primitives import SCORING, chance, evaluate_primitives, key, make_example
 from .scoring import context_window, encode_pair, model_device
 
 SFT_NAMESPACE = "primitives-sft"
@@ -109,8 +109,11 @@ def sft_sweep(
     untie: bool = False,
     seed: int = 0,
     progress: bool = True,
+    scoring: str = "lm_eval",
 ) -> dict[str, Any]:
     """Accuracy per depth before fine-tuning (N=0) and after fine-tuning a fresh copy on each N in `sizes`.
+
+    Training always ends each answer with EOS (as the training stream); `scoring` is how the tests are scored.
 
     Returns `{"sizes": [0, *sizes], "curves": {"task@d": [[N, acc], ...]}, "final_loss": {N: loss}, ...}`.
     """
@@ -119,6 +122,7 @@ def sft_sweep(
             f"--task={task!r} is not allowed: the SFT sweep uses a variable-assignment task {ASSIGN_TASKS}"
         )
     check_ints("--sizes", sizes, 1)
+    check_choice("--scoring", scoring, SCORING)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         return evaluate_primitives(
@@ -131,6 +135,7 @@ def sft_sweep(
             batch_size=batch_size * 2,
             seed=seed,
             progress=False,
+            scoring=scoring,
         )["accuracy"]
 
     names = [key(task, d) for d in depths]
@@ -170,4 +175,5 @@ def sft_sweep(
         "lr": lr,
         "n_items": n_items,
         "seed": seed,
+        "scoring": scoring,
     }

@@ -10,7 +10,7 @@ as Huginn's KV-cache sharing; Geiping et al. 2025).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -102,6 +102,23 @@ class KVCache:
 
     def advance(self, n: int) -> None:
         self.position += n
+
+    def fork(self, rows: Sequence[int], length: int, extra: int = 0) -> KVCache:
+        """A new cache whose row r holds positions 0..length-1 of row `rows[r]` of this one, with room for `extra`
+        more: several continuations of one cached prefix (shared-prompt scoring, `eval.scoring`)."""
+        forked = KVCache(self.plan, self.mode, self.max_len)
+        forked.position = length
+        for name, slot in self._slots.items():
+            if slot.k is None or slot.v is None:
+                continue
+            index = torch.as_tensor(list(rows), dtype=torch.long, device=slot.k.device)
+            copy = forked._slots[name]
+            shape = (len(index), slot.k.shape[1], length + extra, slot.k.shape[3])
+            copy.k, copy.v = slot.k.new_empty(shape), slot.v.new_empty(shape)
+            copy.k[:, :, :length] = slot.k[:, :, :length].index_select(0, index)
+            copy.v[:, :, :length] = slot.v[:, :, :length].index_select(0, index)
+            copy.length = length
+        return forked
 
     def nbytes(self) -> int:
         """Bytes held by all slots (allocated capacity)."""

@@ -26,6 +26,7 @@ class ModelConfig:
     tie_embeddings: bool = True
     init_std: float = 0.02
     kernels: str = "auto"
+    ln_scaling: bool = False  # LN-Scaling (seed 004 App. E): pre-norm outputs at plan position l times 1/sqrt(l)
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -48,6 +49,7 @@ class ModelConfig:
                 "RoPE needs an even head width"
             )
         check_choice("model.kernels", self.kernels, KERNEL_CHOICES)
+        check_choice("model.ln_scaling", self.ln_scaling, (False, True))
         for field in ("rope_theta", "norm_eps", "init_std"):
             check_float(f"model.{field}", getattr(self, field), above=0)
 

@@ -45,6 +45,11 @@ def hf_config(
 ) -> dict[str, Any]:
     """The `config.json` of `model` unrolled along its plan, as `LlamaForCausalLM` (transformers 4.x and 5.x)."""
     config = model.config
+    if config.ln_scaling:
+        raise ConfigError(
+            "model.ln_scaling=True has no Hugging Face Llama equivalent (its norms would lose the 1/sqrt(l) scale): "
+            "LN-Scaling checkpoints cannot be exported"
+        )
     used = sorted(set(model.plan))
     plan = [used.index(i) for i in model.plan]
     token_ids = token_ids or {}

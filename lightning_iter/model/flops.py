@@ -9,6 +9,9 @@ tokens (360M) or 2^21 (1.7B) this reproduces Table 7's "Standard" rows exactly
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+
 from .config import ModelConfig
 
 
@@ -31,3 +34,14 @@ def training_flops_per_token(config: ModelConfig, depth: int, seq_len: int) -> f
 def inference_flops_per_token(config: ModelConfig, depth: int, seq_len: int) -> float:
     """Forward-only FLOPs per token (one third of the training cost)."""
     return training_flops_per_token(config, depth, seq_len) / 3.0
+
+
+def run_training_flops(
+    config: ModelConfig, depth_at: Callable[[int], int], steps: int, tokens_per_step: int, seq_len: int
+) -> float:
+    """Training FLOPs of a whole run: Σ over optimizer steps s < `steps` of `tokens_per_step` × the per-token cost
+    at depth `depth_at(s)` (a grown model pays for the depth it had at each step; seed 004 Table 7)."""
+    steps_at_depth = Counter(depth_at(step) for step in range(steps))
+    return float(
+        sum(n * tokens_per_step * training_flops_per_token(config, d, seq_len) for d, n in steps_at_depth.items())
+    )

@@ -133,6 +133,11 @@ def keep_contribution(h: torch.Tensor, out: torch.Tensor, keep: Mask) -> torch.T
     return out if keep is None else torch.lerp(h, out, _per_position(keep, out))
 
 
+def _scaled(gain: torch.Tensor, scale: float) -> torch.Tensor:
+    """The norm gain times `scale` (the gain itself at 1.0, so the default path is untouched)."""
+    return gain if scale == 1.0 else gain * scale
+
+
 class DecoderLayer(nn.Module):
     """One pre-norm transformer layer: h = x + attn(norm(x)); out = h + mlp(norm(h))."""
 
@@ -151,17 +156,21 @@ class DecoderLayer(nn.Module):
         kv_cache: KVSlot | None = None,
         keep_attn: Mask = None,
         parts: bool = False,
+        norm_scale: float = 1.0,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The layer output; with `parts=True` the triple (a, m, out) of attention output, MLP output and out.
 
         `keep_attn` erases the attention contribution a at some positions before the MLP reads it (a sublayer
         skip, seed 004 App. B). out is always (x + a) + m through the fused add+RMSNorm, as trained.
+        `norm_scale` multiplies both pre-norm outputs (LN-Scaling, seed 004 App. E: 1/sqrt(l) at plan position l);
+        it is folded into the norm gains, so the fused kernels run unchanged and 1.0 is the plain layer bit for bit.
         """
-        a = self.self_attn(self.input_layernorm(x), cos, sin, kv_cache=kv_cache)
+        attn_norm, norm = self.input_layernorm, self.post_attention_layernorm
+        attn_gain, mlp_gain = _scaled(attn_norm.weight, norm_scale), _scaled(norm.weight, norm_scale)
+        a = self.self_attn(rms_norm(x, attn_gain, attn_norm.eps, attn_norm.kernels), cos, sin, kv_cache=kv_cache)
         if keep_attn is not None:
             a = a * _per_position(keep_attn, a)
-        norm = self.post_attention_layernorm
-        normed, hidden = fused_add_rms_norm(a, x, norm.weight, norm.eps, norm.kernels)
+        normed, hidden = fused_add_rms_norm(a, x, mlp_gain, norm.eps, norm.kernels)
         m = self.mlp(normed)
         out = hidden + m
         return (a, m, out) if parts else out

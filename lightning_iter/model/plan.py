@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from ..errors import PlanError, check_int
 
 Plan = tuple[int, ...]
+# The deepest plan a block repetition may build (`repeat_block`, `--repeat`, retrofit): far beyond the seeds'
+# sweeps (a few extra passes of a block), short of plans that would run for minutes per token.
+MAX_DEPTH = 1024
 
 
 def identity_plan(n_layers: int) -> Plan:
@@ -93,6 +96,13 @@ def repeat_block(plan: Plan, start: int, end: int, extra: int) -> Plan:
         raise PlanError(
             f"repeat block {start}:{end} is not allowed: it must be a non-empty range of plan positions "
             f"within 0:{len(plan)} (the plan has effective depth {len(plan)})"
+        )
+    depth = len(plan) + (end - start) * extra
+    if depth > MAX_DEPTH:
+        raise PlanError(
+            f"repeat extra={extra} is not allowed: repeating block {start}:{end} {extra} more times gives effective "
+            f"depth {depth}, above the maximum {MAX_DEPTH} (lightning_iter.model.plan.MAX_DEPTH); at most "
+            f"{(MAX_DEPTH - len(plan)) // (end - start)} extra passes of this block"
         )
     block = plan[start:end]
     return plan[:end] + block * extra + plan[end:]
@@ -188,4 +198,9 @@ def apply_repeat(plan: Plan, spec: str | None) -> Plan:
     """`plan` with the `--repeat` spec applied; `None` or an empty spec leaves it unchanged."""
     if spec is None or str(spec).strip() == "":
         return plan
-    return repeat_block(plan, *parse_repeat(spec))
+    try:
+        return repeat_block(plan, *parse_repeat(spec))
+    except PlanError as err:
+        if str(err).startswith("--repeat="):
+            raise
+        raise PlanError(f"--repeat={spec}: {err}") from None

@@ -6,6 +6,7 @@ adaptive depth all go through it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -190,16 +191,23 @@ class Transformer(nn.Module):
             index = plan[depth]
             slot = None if cache is None else cache.slot(depth)
             mask = None if keep_attn is None else keep_attn.get(depth)
+            scale = self.norm_scale(depth)
             # the layer module itself is called, so per-layer torch.compile (compile_layers) stays in use
             if parts:
-                a, m, out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, parts=True)
+                a, m, out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, parts=True, norm_scale=scale)
             else:
                 a = m = None
-                out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask)
+                out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, norm_scale=scale)
             if keep is not None:
                 out = keep_contribution(hidden, out, keep.get(depth))
             yield DepthStep(depth, index, hidden, a, m, out)
             hidden = out
+
+    def norm_scale(self, depth: int) -> float:
+        """Factor on the pre-norm outputs at effective depth `depth` (0-based): 1/sqrt(depth + 1) under LN-Scaling
+        (seed 004 §3.2, App. E, h'_l = LayerNorm(h_l)/sqrt(l)), else 1. l is the 1-based plan position, so a grown
+        layer takes the scale of where it sits and a looped layer a different scale on every pass."""
+        return 1.0 / math.sqrt(depth + 1) if self.config.ln_scaling else 1.0
 
     def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last layer of the plan (before the final norm)."""
@@ -220,12 +228,17 @@ class Transformer(nn.Module):
 
         The cache is indexed by effective depth (`model.cache`); it must have been built for this plan.
         """
+        return self.unembed(self.hidden_states_cached(tokens, cache))
+
+    def hidden_states_cached(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Residual stream after the last layer (before the final norm) of `tokens` following `cache`'s positions;
+        advances the cache. Scoring projects only the positions it scores (`eval.scoring`)."""
         hidden = self.embed(tokens)
         cos, sin = self.rope_tables(tokens.shape[1], tokens.device, hidden.dtype, start=cache.position)
         for step in self.walk(hidden, cos, sin, cache=cache):
             hidden = step.out
         cache.advance(tokens.shape[1])
-        return self.unembed(hidden)
+        return hidden
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
         """Mean next-token cross-entropy, computed in fp32."""

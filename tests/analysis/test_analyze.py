@@ -11,7 +11,16 @@ from lightning_iter.data import ByteTokenizer
 from lightning_iter.errors import ConfigError
 from tests.analysis.builders import small_model
 
-FAST = dict(lens_steps=5, n_items=2, shots=0, intervention_items=2, sizes=[1, 2], progress=False, block_size=2)
+FAST = dict(
+    lens_steps=5,
+    lens_tokens_per_step=32,
+    n_items=2,
+    shots=0,
+    intervention_items=2,
+    sizes=[1, 2],
+    progress=False,
+    block_size=2,
+)
 
 
 def test_all_writes_every_output_and_the_index(tokens, tmp_path):
@@ -54,13 +63,26 @@ def test_bad_names_give_one_clear_error():
         parse_analyses("depth_scor")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("batch_size", 0), ("n_boundaries", 0), ("repeat_extra", 0), ("n_items", -1), ("intervention_items", -2),
+     ("shots", -1)],
+)  # fmt: skip
+def test_bad_work_sizes_are_one_error_naming_the_flag(field, value):
+    """Before any work: batch_size 0 was a ValueError traceback, negative item counts were silently taken as 0."""
+    with pytest.raises(ConfigError, match=f"^--{field}={value} is not allowed"):
+        AnalysisOptions(**{field: value})
+
+
 def test_final_depth_accuracy_equals_the_evaluation_suite():
+    """Same items, same rule (lm-eval's `" " + choice`, no EOS): 40 items tell the two scoring rules apart."""
     from lightning_iter.eval.primitives import evaluate_primitives
 
     model = small_model(n_layers=2, seed=3)
-    items = primitive_items("copy_random", 6, shots=1)
-    ours = choice_accuracy(model, ByteTokenizer(), items)[2]
-    theirs = evaluate_primitives(
-        model, ByteTokenizer(), tasks=["copy_random"], depths=[0], n_items=6, shots=1, progress=False
-    )
-    assert ours == pytest.approx(theirs["accuracy"]["copy_random@0"])
+    for task in ("copy_random", "assign_basic"):
+        items = primitive_items(task, 40, shots=1)
+        ours = choice_accuracy(model, ByteTokenizer(), items)[2]
+        theirs = evaluate_primitives(
+            model, ByteTokenizer(), tasks=[task], depths=[0], n_items=40, shots=1, progress=False
+        )
+        assert ours == pytest.approx(theirs["accuracy"][f"{task}@0"])

@@ -6,7 +6,7 @@ from lightning_iter.analysis.contributions import sublayer_contributions
 from lightning_iter.analysis.effects import depth_score, local_effects, skip_effects
 from lightning_iter.analysis.interventions import block_interventions, intervene
 from lightning_iter.analysis.similarity import block_similarity
-from lightning_iter.analysis.tuned_lens import TunedLens, lens_metrics, train_tuned_lens
+from lightning_iter.analysis.tuned_lens import LensRecipe, TunedLens, lens_metrics, train_tuned_lens
 from tests.analysis.builders import copy_layer, silence, small_model
 
 
@@ -63,7 +63,8 @@ def test_swapping_identical_layers_changes_nothing(tokens):
 
 def test_tuned_lens_of_the_last_layer_is_the_identity(tokens, tmp_path):
     model = small_model(n_layers=3)
-    lens, history = train_tuned_lens(model, tokens, steps=30, lr=1e-2, batch_tokens=64)
+    lens, log = train_tuned_lens(model, tokens, LensRecipe(steps=30, tokens_per_step=64))
+    history = log["loss_history"]
     assert history[-1] < history[0]
     assert lens.weight[-1].abs().max() < 1e-5 and lens.bias[-1].abs().max() < 1e-5
     assert lens.weight[0].abs().max() > 1e-3  # earlier translators did move

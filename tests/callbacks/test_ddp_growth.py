@@ -1,20 +1,16 @@
 """Growth under Lightning's DDP strategy: 2 CPU processes on gloo grow at the same step and stay identical."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+
+from tests.helpers import run_ddp_script
 
 SCRIPT = Path(__file__).with_name("ddp_growth_script.py")
 
 
 def test_ddp_growth_keeps_ranks_identical(tmp_path):
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PL_DISABLE_FORK": "1"}
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
-    )
+    result = run_ddp_script([str(SCRIPT), str(tmp_path)])
     assert result.returncode == 0, result.stderr[-4000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]

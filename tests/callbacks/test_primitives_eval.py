@@ -27,3 +27,27 @@ def test_bad_settings_fail_at_construction():
         PrimitivesEval(every_n_steps=0)
     with pytest.raises(ConfigError, match="--tasks contains 'nope'"):
         PrimitivesEval(tasks=["nope"])
+
+
+class _Metrics:
+    def __init__(self):
+        self.logged = {}
+
+    def log_metrics(self, metrics, step):
+        self.logged.update(metrics)
+
+
+@pytest.mark.parametrize(("scoring", "prefix"), [("lm_eval", "primitives"), ("eos", "primitives_eos")])
+def test_the_eos_scoring_is_named_in_the_logged_tags(scoring, prefix):
+    from types import SimpleNamespace
+
+    from tests.eval.checkpoints import tiny_model
+
+    callback = PrimitivesEval(tasks=["assign_basic"], depths=[0], n_items=2, shots=0, scoring=scoring)
+    logger = _Metrics()
+    trainer = SimpleNamespace(global_step=3, is_global_zero=True, loggers=[logger], datamodule=None)
+    callback.evaluate(trainer, SimpleNamespace(model=tiny_model()))
+    assert set(logger.logged) == {f"{prefix}/assign_basic@0", f"{prefix}/mean"}
+    assert callback.history[0][1]["scoring"] == scoring
+    with pytest.raises(ConfigError, match="PrimitivesEval.scoring='EOS'"):
+        PrimitivesEval(scoring="EOS")

@@ -14,7 +14,8 @@ from lightning_iter.depth import get_strategy
 from lightning_iter.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+# configs/paper/recipes/ holds group files the paper configs nest (tests/configs/test_paper_configs.py parses them)
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "recipes" not in p.parts)
 
 TINY_FIT = [
     "--model.arch_overrides",
@@ -192,6 +193,14 @@ def test_missing_checkpoint_file(tmp_path):
     assert result.returncode == 2
     assert "nope.ckpt does not exist: give a checkpoint file written by `lightning_iter fit`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_directory_as_checkpoint_is_named_a_directory(tmp_path):
+    from lightning_iter.commands.fit import check_ckpt_path
+    from lightning_iter.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"--ckpt_path=.* is a directory, not a file: give a checkpoint file"):
+        check_ckpt_path(["--ckpt_path", str(tmp_path)])
 
 
 def test_strategies_command_lists_builtins(capsys):

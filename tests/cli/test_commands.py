@@ -29,6 +29,7 @@ NO_LIBRARY = {
     "test": "LightningCLI (commands.fit)",
     "strategies": "lists the depth registry",
     "bench": "runs a script of benchmarks/",
+    "report": "eval/paper_report.py (the stem report is eval/report.py, the one-run table writer it uses)",
 }
 
 

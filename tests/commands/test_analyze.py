@@ -8,12 +8,16 @@ from lightning_iter.cli import main
 from tests.helpers import write_checkpoint
 
 SMALL_RUN = [
+    "--inputs",  # the run's own held-out split (the default reads the papers' datasets: tests/analysis/test_inputs.py)
+    "heldout",
     "--n_examples",
     "4",
     "--seq_len",
     "16",
     "--lens_steps",
     "5",
+    "--lens_tokens_per_step",
+    "32",
     "--n_items",
     "2",
     "--shots",

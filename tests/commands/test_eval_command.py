@@ -60,12 +60,38 @@ def test_eval_writes_json_table_and_chart(ckpt, tmp_path, capsys):
     header = table.splitlines()[0]
     assert header.startswith("| Model | Holdout NLL ↓ | Copying (random words) | Variable assignment (basic) | Mean |")
     acc = result["primitives"]["accuracy"]
-    basic = 100 * (acc["assign_basic@0"] + acc["assign_basic@1"]) / 2
+    # the seeds' layout: task columns at depth 0, Mean = mean of the columns (seed 004 Table 6)
+    basic = 100 * acc["assign_basic@0"]
     mean = (basic + 100 * acc["copy_random@0"]) / 2
     assert table.splitlines()[2].endswith(f"| {basic:.2f} | {mean:.2f} |")
+    assert result["primitives"]["mean"] == pytest.approx(mean / 100)
+    # variable assignment at depth 1 is a table of its own (seed 000 §4)
+    deep = table.split("\n\n")[1].splitlines()
+    assert deep[0] == "| Model | Variable assignment (basic) d=1 | Mean (depths 1–2) |"
+    assert deep[2].endswith(f"| {100 * acc['assign_basic@1']:.2f} | {100 * acc['assign_basic@1']:.2f} |")
+    assert result["primitives"]["scoring"] == "lm_eval" and "scoring lm_eval" in table
     assert (out / "primitives.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "Variable assignment (basic)" in printed and str(out / "results.json") in printed
+
+
+def test_eval_options_name_themselves_in_every_output(ckpt, tmp_path, capsys):
+    """`--scoring eos` and `--aggregate all_depths` (the project's earlier protocol) are named in JSON and table."""
+    argv = ["eval", "--ckpt_path", str(ckpt), "--tasks", "assign_basic", "--depths", "0,1", "--n_items", "3"]
+    argv += ["--shots", "0", "--progress", "false", "--scoring", "eos", "--aggregate", "all_depths"]
+    assert cli_main([*argv, "--out", str(tmp_path / "old")]) == 0
+    result = json.loads((tmp_path / "old" / "results.json").read_text())["primitives"]
+    assert result["scoring"] == "eos" and result["aggregate"] == "all_depths"
+    acc = result["accuracy"]
+    assert result["mean"] == pytest.approx((acc["assign_basic@0"] + acc["assign_basic@1"]) / 2)
+    table = (tmp_path / "old" / "primitives.md").read_text()
+    assert "scoring eos" in table and "aggregate all_depths" in table
+    assert f"| {100 * result['mean']:.2f} | {100 * result['mean']:.2f} |" in table.splitlines()[2]
+    for flag, value, allowed in (("--scoring", "EOS", "lm_eval, eos"), ("--aggregate", "mean", "depth0, all_depths")):
+        assert cli_main([*argv, flag, value, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"{flag}={value!r} is not allowed: choose one of {allowed}") and "\n" not in err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_eval_rejects_bad_input_with_one_line(ckpt, tmp_path, capsys):

@@ -124,3 +124,67 @@ def test_interrupted_before_the_marker_is_not_complete(setup, tmp_path, monkeypa
     monkeypatch.undo()
     prepare_module.prepare_dataset([files["jsonl"]], tokenizer, str(out), seq_len=16, verbose=False)
     assert out.is_dir() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_overwrite_replaces_only_a_directory_prepare_wrote(setup, tmp_path, capsys):
+    root, files, _, tok_path = setup
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("mine")
+    for extra in ([], ["--overwrite", "true"]):
+        assert prepare("--files", files["jsonl"], "--tokenizer", tok_path, "--out", theirs, *extra) == 2
+        line = error_line(capsys)
+        assert f"--out={theirs} is a directory that `lightning_iter prepare` did not write" in line
+        assert "--overwrite" not in line.split("error:", 1)[1]
+        assert (theirs / "keep.txt").read_text() == "mine" and [p.name for p in theirs.iterdir()] == ["keep.txt"]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    assert prepare("--files", files["jsonl"], "--tokenizer", tok_path, "--out", a_file, "--overwrite", "true") == 2
+    assert "exists and is not a directory" in error_line(capsys) and a_file.read_text() == "x"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert prepare("--files", files["jsonl"], "--tokenizer", tok_path, "--out", empty) == 0  # nothing to lose
+
+
+def test_stale_staging_of_a_killed_run_is_removed_at_the_next_start_and_a_live_ones_kept(setup, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root, files, _, tok_path = setup
+    out = tmp_path / "out"
+    assert prepare("--files", files["jsonl"], "--tokenizer", tok_path, "--out", out) == 0
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = tmp_path / f".out.tmp-{child.pid}-abcd1234"
+    live = tmp_path / f".out.tmp-{os.getppid()}-abcd1234"  # another prepare still running into the same parent
+    for staging in (dead, live):
+        staging.mkdir()
+        (staging / "chunk-0-0.bin").write_bytes(b"x" * 1000)
+    assert prepare("--files", files["jsonl"], "--tokenizer", tok_path, "--out", out) == 0  # "up to date"
+    assert not dead.exists() and live.is_dir()
+
+
+def test_text_that_is_not_in_its_encoding_is_an_error_naming_file_and_offset(setup, tmp_path, capsys):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("le caf\u00e9 est bon\n".encode("latin-1"))
+    out = tmp_path / "out"
+    assert prepare("--files", latin, "--tokenizer", "bytes", "--out", out) == 2
+    assert f"input file {latin} is not valid utf-8 text: byte 0xe9 at byte offset 6" in error_line(capsys)
+    assert not out.exists()
+    assert (
+        prepare("--files", latin, "--tokenizer", "bytes", "--out", out, "--encoding", "latin-1", "--seq_len", "4") == 0
+    )
+    dm = StreamingDataModule({"latin": str(out)}, seq_len=4, val_size=1)
+    blocks = [dm._sources.read(0, i).tolist() for i in range(3)]
+    assert "\u00e9".encode() in bytes(t for b in blocks for t in b[:-1] if t < 256)  # é kept, as UTF-8 bytes
+    noise = tmp_path / "noise.txt"
+    noise.write_bytes(bytes([0x41, 0x42, 0xFF, 0xFE, 0x80]) * 100)
+    assert prepare("--files", noise, "--tokenizer", "bytes", "--out", tmp_path / "n") == 2
+    assert f"input file {noise} is not valid utf-8 text: byte 0xff at byte offset 2" in error_line(capsys)
+    jsonl = tmp_path / "latin.jsonl"
+    jsonl.write_bytes(b'{"text": "fine"}\n' + '{"text": "caf\u00e9"}\n'.encode("latin-1"))
+    assert prepare("--files", jsonl, "--tokenizer", "bytes", "--out", tmp_path / "j") == 2
+    assert f"input file {jsonl} is not valid utf-8 text: byte 0xe9 at byte offset {17 + 13}" in error_line(capsys)
+    assert prepare("--files", latin, "--tokenizer", "bytes", "--out", tmp_path / "x", "--encoding", "klingon") == 2
+    assert "--encoding='klingon' is not a codec Python knows" in error_line(capsys)

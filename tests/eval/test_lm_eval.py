@@ -87,40 +87,91 @@ def test_harness_argv_adds_our_task_folder():
     assert harness_argv(["run", "--include_path", "/mine"], "/t") == ["lm-eval", "run", "--include_path", "/mine"]
 
 
+GROUPS = {
+    "reasoning_primitives": [f"primitives_{t}_d0" for t in ("copy_random", "copy_real", "assign_basic")]
+    + [f"primitives_{t}_d0" for t in ("assign_code", "assign_math")],
+    "reasoning_primitives_deep": [f"primitives_assign_{t}_d{d}" for t in ("basic", "code", "math") for d in (1, 2)],
+}
+
+
 def check_results(results):
+    """All 11 subtasks scored; each group is the equal-weight mean of its own subtasks (the seeds' Mean is the five
+    depth-0 tasks, seed 004 Table 6; depths 1 and 2 are a group of their own)."""
     tasks = [k for k in results if k.startswith("primitives_")]
     assert len(tasks) == 11
     for name in tasks:
         assert 0.0 <= results[name]["acc,none"] <= 1.0
-    assert 0.0 <= results["reasoning_primitives"]["acc,none"] <= 1.0
+    for group, members in GROUPS.items():
+        expected = sum(results[m]["acc,none"] for m in members) / len(members)
+        assert results[group]["acc,none"] == pytest.approx(expected)
+
+
+def run_harness(ckpt, n_items, repeat=None, log_samples=False):
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(LM_EVAL_TASKS_DIR), include_defaults=False, metadata={"n_items": n_items})
+    return simple_evaluate(
+        model="lightning_iter",
+        model_args=f"ckpt_path={ckpt}" + (f",repeat={repeat}" if repeat else ""),
+        tasks=list(GROUPS),
+        task_manager=manager,
+        limit=n_items,
+        batch_size=8,
+        log_samples=log_samples,
+    )
+
+
+def harness_choices(samples):
+    """Per lm-eval task, the index of the highest-scoring choice of each item (lm-eval's `acc` rule: argmax)."""
+    choices = {}
+    for task, rows in samples.items():
+        rows = sorted(rows, key=lambda r: r["doc_id"])
+        choices[task] = [
+            max(range(len(r["filtered_resps"])), key=lambda c: float(r["filtered_resps"][c][0])) for r in rows
+        ]
+    return choices
 
 
 def test_lm_eval_runs_the_local_primitives_tasks_by_model_name(tmp_path, monkeypatch):
     """`simple_evaluate(model="lightning_iter", ...)` finds our model type in lm-eval's registry and our YAML tasks."""
-    from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
-
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model())
-    manager = TaskManager(include_path=str(LM_EVAL_TASKS_DIR), include_defaults=False, metadata={"n_items": 4})
-    out = simple_evaluate(
-        model="lightning_iter",
-        model_args=f"ckpt_path={ckpt},repeat=0:2x1",
-        tasks=["reasoning_primitives"],
-        task_manager=manager,
-        limit=4,
-        batch_size=8,
-    )
+    out = run_harness(ckpt, 4, repeat="0:2x1")
     check_results(out["results"])
-    # lm-eval scores " " + choice without our EOS terminator: with end_of_text=False both must agree exactly
+    # lm-eval scores " " + choice without an EOS, which is our default scoring: both must agree exactly
     from lightning_iter.eval.primitives import evaluate_primitives
     from lightning_iter.loading import load_model
 
     loaded = load_model(ckpt, repeat="0:2x1")
-    native = evaluate_primitives(loaded.model, loaded.tokenizer, n_items=4, end_of_text=False, progress=False)
+    native = evaluate_primitives(loaded.model, loaded.tokenizer, n_items=4, progress=False)
     for name, acc in native["accuracy"].items():
         task, depth = name.split("@")
         assert out["results"][f"primitives_{task}_d{depth}"]["acc,none"] == pytest.approx(acc)
+    assert out["results"]["reasoning_primitives"]["acc,none"] == pytest.approx(native["mean"])
+
+
+def test_eval_command_and_lm_eval_choose_the_same_answer_on_every_item(tmp_path, monkeypatch, capsys):
+    """`lightning_iter eval` (default scoring, shared prompts) and lm-eval pick the same choice on each item."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model(max_seq_len=2048, seed=5))  # no 5-shot prompt is cut
+    n_items = 6
+    argv = ["eval", "--ckpt_path", str(ckpt), "--n_items", str(n_items), "--progress", "false"]
+    assert cli_main([*argv, "--out", str(tmp_path / "eval")]) == 0
+    ours = json.loads((tmp_path / "eval" / "results.json").read_text())["primitives"]
+    assert ours["scoring"] == "lm_eval" and not any(ours["truncated"].values())
+    out = run_harness(ckpt, n_items, log_samples=True)
+    theirs = harness_choices(out["samples"])
+    for name, predicted in ours["predictions"].items():
+        task, depth = name.split("@")
+        assert predicted == theirs[f"primitives_{task}_d{depth}"], name
+        assert ours["accuracy"][name] == pytest.approx(out["results"][f"primitives_{task}_d{depth}"]["acc,none"])
+    assert ours["mean"] == pytest.approx(out["results"]["reasoning_primitives"]["acc,none"])
+    # the check can fail: the EOS-terminated scoring picks other choices on some items
+    assert cli_main([*argv, "--scoring", "eos", "--out", str(tmp_path / "eos")]) == 0
+    eos = json.loads((tmp_path / "eos" / "results.json").read_text())["primitives"]
+    assert eos["scoring"] == "eos" and eos["predictions"] != ours["predictions"]
+    assert "scoring eos" in (tmp_path / "eos" / "primitives.md").read_text()
 
 
 @pytest.mark.slow
@@ -138,7 +189,7 @@ def test_lightning_iter_lm_eval_command_end_to_end(tmp_path, monkeypatch):
             "--model_args",
             f"ckpt_path={ckpt}",
             "--tasks",
-            "reasoning_primitives",
+            "reasoning_primitives,reasoning_primitives_deep",
             "--limit",
             "2",
             "--batch_size",

@@ -100,39 +100,58 @@ def test_bad_arguments_name_the_field():
     assert chance("copy_random") == pytest.approx(0.1) and chance("assign_code") == pytest.approx(0.2)
 
 
+def has_prefix_choice(example) -> bool:
+    """Whether a choice is a prefix of another: under `lm_eval` scoring the shorter one can never lose to it."""
+    return any(a != b and b.startswith(a) for a in example.choices for b in example.choices)
+
+
+@pytest.mark.parametrize("scoring", ["lm_eval", "eos"])
 @pytest.mark.parametrize("batch_size", [1, 7])
-def test_scoring_picks_the_choice_a_rigged_model_prefers(batch_size):
-    examples = [make_example(t, d, shots=1, seed=3, index=i) for t, d in COMBOS for i in range(2)]
+def test_scoring_picks_the_choice_a_rigged_model_prefers(batch_size, scoring):
+    examples = [make_example(t, d, shots=1, seed=3, index=i) for t, d in COMBOS for i in range(4)]
+    if scoring == "lm_eval":
+        examples = [e for e in examples if not has_prefix_choice(e)]
+    assert len(examples) >= 2 * len(COMBOS)
     right = rigged_for(examples, lambda e: e.target)
-    predicted, cut = score_examples(right, ByteTokenizer(), examples, batch_size=batch_size)
+    predicted, cut = score_examples(right, ByteTokenizer(), examples, batch_size=batch_size, scoring=scoring)
     assert predicted == [e.answer for e in examples] and not any(cut)
     wrong = rigged_for(examples, lambda e: e.choices[(e.answer + 1) % len(e.choices)])
-    predicted, _ = score_examples(wrong, ByteTokenizer(), examples, batch_size=batch_size)
+    predicted, _ = score_examples(wrong, ByteTokenizer(), examples, batch_size=batch_size, scoring=scoring)
     assert predicted == [(e.answer + 1) % len(e.choices) for e in examples]
 
 
 def test_evaluate_primitives_reports_accuracy_and_chance():
     examples = [e for d in (0, 1) for e in test_set("assign_basic", d, n_items=6, shots=0)]
     examples += test_set("copy_random", 0, n_items=6, shots=0)
-    # right on assign_basic, wrong on copying
-    model = rigged_for(examples, lambda e: e.target if e.task == "assign_basic" else e.choices[e.answer - 1])
-    result = evaluate_primitives(
-        model,
-        ByteTokenizer(),
-        tasks=["assign_basic", "copy_random"],
-        depths=[0, 1],
-        n_items=6,
-        shots=0,
-        batch_size=8,
-        progress=False,
+    # right on assign_basic at depth 0, wrong at depth 1 and on copying (the rig prefers choice + EOS)
+    model = rigged_for(
+        examples, lambda e: e.target if (e.task, e.depth) == ("assign_basic", 0) else e.choices[e.answer - 1]
     )
-    assert result["accuracy"] == {"assign_basic@0": 1.0, "assign_basic@1": 1.0, "copy_random@0": 0.0}
-    # the seeds' mean averages tasks (each over its depths), not the three task@depth cells
+    options = dict(tasks=["assign_basic", "copy_random"], depths=[0, 1], n_items=6, shots=0, batch_size=8)
+    result = evaluate_primitives(model, ByteTokenizer(), progress=False, scoring="eos", **options)
+    assert result["accuracy"] == {"assign_basic@0": 1.0, "assign_basic@1": 0.0, "copy_random@0": 0.0}
+    # the seeds' columns are the tasks at depth 0, and the mean averages those columns (seed 004 Table 6)
     assert result["per_task"] == {"assign_basic": 1.0, "copy_random": 0.0}
-    assert result["mean"] == 0.5 and result["n_items"] == 6
+    assert result["mean"] == 0.5 and result["mean_of"] == ["copy_random@0", "assign_basic@0"]
+    assert result["n_items"] == 6 and result["scoring"] == "eos" and result["aggregate"] == "depth0"
+    assert result["predictions"]["assign_basic@0"] == [e.answer for e in examples[:6]]
     assert set(result["truncated"].values()) == {0.0}
     assert result["chance"]["assign_basic@1"] == pytest.approx(0.2)
     assert result["chance"]["copy_random@0"] == pytest.approx(0.1)
+    # the project's earlier number (each task averaging its depths) stays as a named option
+    old = evaluate_primitives(model, ByteTokenizer(), progress=False, scoring="eos", aggregate="all_depths", **options)
+    assert old["per_task"] == {"assign_basic": 0.5, "copy_random": 0.0} and old["mean"] == 0.25
+    assert old["aggregate"] == "all_depths" and old["accuracy"] == result["accuracy"]
+    # without any depth-0 result the mean falls back to the cells evaluated, and says so
+    deep = evaluate_primitives(model, ByteTokenizer(), progress=False, scoring="eos", **{**options, "depths": [1]})
+    deep_only = evaluate_primitives(
+        model, ByteTokenizer(), ["assign_basic"], [1], n_items=6, shots=0, progress=False, scoring="eos"
+    )
+    assert deep["mean_of"] == ["copy_random@0"] and deep_only["mean_of"] == ["assign_basic@1"]
+    with pytest.raises(ConfigError, match="aggregate='depth'"):
+        evaluate_primitives(model, ByteTokenizer(), aggregate="depth", **options)
+    with pytest.raises(ConfigError, match="scoring='EOS'"):
+        evaluate_primitives(model, ByteTokenizer(), scoring="EOS", **options)
 
 
 def test_untrained_model_is_near_chance_and_batching_does_not_change_scores():
@@ -161,7 +180,8 @@ def test_test_sets_are_disjoint_from_the_training_stream():
 
 
 def test_end_of_text_keeps_prefix_choices_from_winning():
-    """Without the EOS terminator a choice that is a prefix of the right one ("6" vs "62") always ties or wins."""
+    """Without the EOS terminator (the default, lm-eval's scoring) a choice that is a prefix of the right one
+    ("6" vs "62") always ties or wins; `scoring="eos"` is the named option that scores the EOS too."""
     examples = [
         e
         for e in test_set("assign_basic", 0, n_items=200, shots=0)
@@ -169,6 +189,7 @@ def test_end_of_text_keeps_prefix_choices_from_winning():
     ][:5]
     assert examples
     model = rigged_for(examples, lambda e: e.target)
-    assert score_examples(model, ByteTokenizer(), examples)[0] == [e.answer for e in examples]
-    loose = score_examples(model, ByteTokenizer(), examples, end_of_text=False)[0]
+    assert score_examples(model, ByteTokenizer(), examples, scoring="eos")[0] == [e.answer for e in examples]
+    loose = score_examples(model, ByteTokenizer(), examples)[0]
+    assert loose == score_examples(model, ByteTokenizer(), examples, scoring="lm_eval")[0]
     assert all(e.target.startswith(e.choices[p]) and p != e.answer for e, p in zip(examples, loose))

@@ -90,3 +90,23 @@ def test_sft_sweep_tunes_fresh_copies_and_reports_each_size():
     assert make_example("assign_code", 1, 0, 0, 0, namespace="primitives-sft") != make_example(
         "assign_code", 1, 0, 0, 0
     )
+
+
+def test_eos_scoring_leaves_room_for_the_eos_and_is_named_in_the_sweeps():
+    # a window exactly as long as the 2-shot prompts, their longest choice and one token of headroom
+    items = [make_example("assign_basic", 1, 2, 0, i) for i in range(8)]
+    window = max(len(TOK.encode(e.prompt)) + max(len(TOK.encode(" " + c)) for c in e.choices) + 1 for e in items)
+    assert max_shots_that_fit(TOK, "assign_basic", 1, window) == 2
+    assert max_shots_that_fit(TOK, "assign_basic", 1, window, scoring="eos") == 1  # the EOS needs one more
+    model = tiny_model(max_seq_len=256)
+    icl = icl_sweep(model, TOK, ["assign_basic"], [0], [0], n_items=2, progress=False, scoring="eos")
+    assert (
+        icl["scoring"] == "eos"
+        and icl_sweep(model, TOK, ["assign_basic"], [0], [0], n_items=2, progress=False)["scoring"] == "lm_eval"
+    )
+    sft = sft_sweep(model, TOK, sizes=[2], shots=0, epochs=1, n_items=2, progress=False, scoring="eos")
+    assert sft["scoring"] == "eos"
+    with pytest.raises(ConfigError, match="--scoring='EOS'"):
+        icl_sweep(model, TOK, ["assign_basic"], [0], [0], n_items=2, progress=False, scoring="EOS")
+    with pytest.raises(ConfigError, match="--scoring='EOS'"):
+        sft_sweep(model, TOK, sizes=[2], progress=False, scoring="EOS")

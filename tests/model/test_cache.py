@@ -69,3 +69,21 @@ def test_old_call_signatures_still_work():
     x = torch.randn(1, 5, CONFIG.d_model)
     cos, sin = model.rope_tables(5, x.device, x.dtype)
     assert model.layers[0](x, cos, sin).shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["looped", "repeated", "grown"])
+def test_fork_continues_each_row_prefix_like_the_full_forward(name):
+    """`KVCache.fork(rows, length)`: row r continues row rows[r]'s first `length` tokens, exactly as a full forward."""
+    model = plans()[name].eval()
+    tokens = torch.randint(0, 50, (2, 12))
+    tail = torch.randint(0, 50, (3, 4))
+    with torch.no_grad():
+        cache = KVCache(model.plan)
+        model.forward_cached(tokens, cache)
+        forked = cache.fork([1, 0, 1], length=7, extra=4)
+        assert forked.position == 7 and forked.n_slots == cache.n_slots
+        got = model.forward_cached(tail, forked)
+        prefixes = tokens[[1, 0, 1], :7]
+        want = model(torch.cat([prefixes, tail], dim=1))[:, 7:]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert cache.position == 12  # the source cache is untouched

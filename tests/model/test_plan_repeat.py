@@ -36,3 +36,22 @@ def test_parse_repeat_forms_and_errors():
         apply_repeat((0, 1, 2, 3), "2:6x1")
     with pytest.raises(PlanError, match="extra"):
         repeat_block((0, 1), 0, 1, -1)
+
+
+@given(st.integers(1, 64), st.data())
+def test_repeat_block_is_bounded_by_max_depth(depth, data):
+    """Every repetition either stays within MAX_DEPTH or is one PlanError naming the limit (no minutes-long plans)."""
+    from lightning_iter.model.plan import MAX_DEPTH
+
+    plan = tuple(range(depth))
+    start = data.draw(st.integers(0, depth - 1))
+    end = data.draw(st.integers(start + 1, depth))
+    extra = data.draw(st.integers(0, 3 * MAX_DEPTH))
+    target = depth + extra * (end - start)
+    if target <= MAX_DEPTH:
+        assert len(repeat_block(plan, start, end, extra)) == target
+    else:
+        with pytest.raises(PlanError, match=rf"effective depth {target}, above the maximum {MAX_DEPTH}"):
+            repeat_block(plan, start, end, extra)
+    with pytest.raises(PlanError, match=r"^--repeat=0:1x5000: repeat extra=5000 is not allowed"):
+        apply_repeat(plan, "0:1x5000")
