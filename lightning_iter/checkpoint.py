@@ -166,28 +166,37 @@ def checkpoint_problem(path: str | Path) -> str | None:
 
     Cheap first (size, the zip's central directory), then a CPU `torch.load` (memory-mapped) and `read_entry`.
     """
+    return diagnose_checkpoint(path)[0]
+
+
+def diagnose_checkpoint(path: str | Path, source: str | None = None) -> tuple[str | None, CheckpointError | None]:
+    """`checkpoint_problem`, and the entry's own error when our entry is what is wrong (`source` names the file
+    in it, default the path), so that a caller can report that error without loading the file again."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
-        return f"a link to {os.readlink(path)}, which does not exist"
+        return f"a link to {os.readlink(path)}, which does not exist", None
     try:
         size = path.stat().st_size
     except OSError as err:
-        return f"unreadable ({err.strerror})"
+        return f"unreadable ({err.strerror})", None
     if size == 0:
-        return "an empty file"
+        return "an empty file", None
     if not zipfile.is_zipfile(path):
-        return f"not a complete torch checkpoint ({size:,} bytes without a zip central directory: torn or foreign)"
+        return (
+            f"not a complete torch checkpoint ({size:,} bytes without a zip central directory: torn or foreign)",
+            None,
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # noqa: BLE001 - any failure to load is the reason it is skipped
-        return f"unloadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        return f"unloadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})", None
     try:
-        read_entry(checkpoint, str(path))
+        read_entry(checkpoint, source if source is not None and isinstance(checkpoint, dict) else str(path))
     except CheckpointError as err:
-        return str(err)
+        return str(err), err if isinstance(checkpoint, dict) else None
     if "state_dict" not in checkpoint or "global_step" not in checkpoint:
-        return "not a Lightning training checkpoint (no state_dict / global_step)"
-    return None
+        return "not a Lightning training checkpoint (no state_dict / global_step)", None
+    return None, None
 
 
 def newest_loadable(files: Iterable[str | Path]) -> tuple[Path | None, list[tuple[Path, str]]]:

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from .callbacks.checkpointing import announce as _announce
-from .checkpoint import CHECKPOINT_KEY, RUN_FIELD, checkpoint_problem, read_entry
+from .checkpoint import CHECKPOINT_KEY, RUN_FIELD, diagnose_checkpoint
 from .errors import CheckpointError, ConfigError
 from .model.plan import format_plan
 
@@ -34,18 +34,11 @@ def check_resume_file(path: str | Path) -> None:
     """One CheckpointError saying why `path` cannot be resumed from (empty, torn, random, not ours), else nothing.
 
     Runs before LightningCLI or the Trainer call `torch.load` on it, whose errors are tracebacks."""
-    problem = checkpoint_problem(path)
+    problem, entry_error = diagnose_checkpoint(path, source="checkpoint")
     if problem is None:
         return
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # noqa: BLE001 - unloadable: `problem` says why
-        checkpoint = None
-    if isinstance(checkpoint, dict):
-        try:
-            read_entry(checkpoint, "checkpoint")
-        except CheckpointError as err:  # its entry's own message, if the entry is what is wrong
-            raise CheckpointError(f"--ckpt_path={path}: {err}") from None
+    if entry_error is not None:  # its entry's own message, if the entry is what is wrong
+        raise CheckpointError(f"--ckpt_path={path}: {entry_error}") from None
     raise CheckpointError(
         f"--ckpt_path={path} cannot be resumed from: it is {problem} "
         "(give a checkpoint written by `lightning_iter fit`, or --ckpt_path last)"
