@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200, help="training steps of each measured run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "growth_cost")
-    parser.add_argument("--skip-measured", action="store_true", help="only the analytic part")
+    parser.add_argument("--skip_measured", "--skip-measured", action="store_true", help="only the analytic part")
     args = parser.parse_args(argv)
 
     rows = [analytic(name) for name in ("smollm-360m", "smollm-1.7b")]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .atomic import atomic_write
+from .distributed_checkpoint import METADATA_FILE, directory_problem, load_metadata
 from .errors import CheckpointError, check_int, check_ints
 from .model.config import ModelConfig
 from .model.transformer import Transformer
@@ -121,7 +122,7 @@ def read_entry(checkpoint: Any, source: str = "checkpoint") -> dict[str, Any]:
 def check_compatible(entry: dict[str, Any], config: ModelConfig) -> None:
     """Raise CheckpointError if the entry's model shape differs from `config` (unique-layer count aside)."""
     saved = entry["config"]
-    ignored = {"n_layers", "kernels", "name"}
+    ignored = {"n_layers", "kernels", "name", "activation_checkpointing"}  # (these keep shapes and function)
     defaults = type(config)().to_dict()
     for field, value in config.to_dict().items():
         if field in ignored or (field not in saved and value == defaults[field]):
@@ -164,7 +165,8 @@ def write_checkpoint(
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why the file at `path` cannot be resumed from (empty, torn, not ours, a dangling link), or None if it loads.
 
-    Cheap first (size, the zip's central directory), then a CPU `torch.load` (memory-mapped) and `read_entry`.
+    Cheap first (size, the zip's central directory), then a CPU `torch.load` (memory-mapped) and `read_entry`;
+    a directory must be a complete distributed checkpoint whose `meta.pt` holds our entry.
     """
     return diagnose_checkpoint(path)[0]
 
@@ -179,6 +181,8 @@ def diagnose_checkpoint(path: str | Path, source: str | None = None) -> tuple[st
         size = path.stat().st_size
     except OSError as err:
         return f"unreadable ({err.strerror})", None
+    if path.is_dir():
+        return _diagnose_directory(path, source)
     if size == 0:
         return "an empty file", None
     if not zipfile.is_zipfile(path):
@@ -196,6 +200,24 @@ def diagnose_checkpoint(path: str | Path, source: str | None = None) -> tuple[st
         return str(err), err if isinstance(checkpoint, dict) else None
     if "state_dict" not in checkpoint or "global_step" not in checkpoint:
         return "not a Lightning training checkpoint (no state_dict / global_step)", None
+    return None, None
+
+
+def _diagnose_directory(path: Path, source: str | None) -> tuple[str | None, CheckpointError | None]:
+    """`diagnose_checkpoint` of a directory: a complete distributed (DCP) checkpoint with our entry in `meta.pt`."""
+    problem = directory_problem(path)
+    if problem is not None:
+        return problem, None
+    try:
+        metadata = load_metadata(path)
+    except Exception as err:  # noqa: BLE001 - any failure to load is the reason it is skipped
+        return f"a distributed checkpoint whose {METADATA_FILE} is unloadable ({type(err).__name__})", None
+    try:
+        read_entry(metadata, source if source is not None and isinstance(metadata, dict) else str(path))
+    except CheckpointError as err:
+        return str(err), err if isinstance(metadata, dict) else None
+    if "global_step" not in metadata:
+        return f"not a Lightning training checkpoint (no global_step in its {METADATA_FILE})", None
     return None, None
 
 

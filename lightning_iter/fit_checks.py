@@ -41,6 +41,24 @@ def check_parsed(config: Any) -> None:
     lr = _get(config, "model.optimizer.init_args.lr")
     if lr is not None:
         check_float("model.optimizer.init_args.lr", lr, above=0)
+    _check_logger_callbacks(_get(config, "trainer.logger"), _get(config, "trainer.callbacks"))
+
+
+LOGGING_CALLBACKS = ("LearningRateMonitor", "DeviceStatsMonitor")  # Lightning raises mid-setup without a logger
+
+
+def _check_logger_callbacks(logger: Any, callbacks: Any) -> None:
+    """`trainer.logger: false` with a callback that only logs: one error now, not Lightning's traceback at fit."""
+    if logger is not False or not isinstance(callbacks, (list, tuple)):
+        return
+    for callback in callbacks:
+        path = callback.get("class_path") if hasattr(callback, "get") else type(callback).__name__
+        name = str(path or "").rsplit(".", 1)[-1]
+        if name in LOGGING_CALLBACKS:
+            raise ConfigError(
+                f"trainer.logger=False is not allowed with trainer.callbacks {name}: it only logs, and needs a "
+                f"logger (keep a logger, or drop {name} from trainer.callbacks)"
+            )
 
 
 def _check_val_check_interval(value: Any) -> None:

@@ -1,4 +1,5 @@
-"""Load a trained model for inference: a `lightning_iter fit` checkpoint (or a registered source such as `hf:DIR`).
+"""Load a trained model for inference: a `lightning_iter fit` checkpoint, file or distributed (DCP) directory, or a
+registered source such as `hf:DIR`.
 
 `eval`, `generate`, `analyze` and `export` all start here, so every one of them accepts the same
 `--ckpt_path` forms and the same `--repeat` block repetition (DESIGN.md §4).
@@ -16,6 +17,7 @@ import torch
 
 from .checkpoint import CHECKPOINT_KEY, model_weights, read_entry
 from .data.tokenizer import Tokenizer, tokenizer_from_spec
+from .distributed_checkpoint import directory_problem, load_consolidated
 from .errors import CheckpointError, ConfigError, check_choice
 from .model import ModelConfig, Transformer
 from .model.hf import EXTRA_KEY, load_hf
@@ -74,14 +76,17 @@ def register_loader(prefix: str, loader: Loader) -> None:
 def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
     """Rebuild the `Transformer` (unique layers + plan) and tokenizer of a `lightning_iter fit` checkpoint."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        checkpoint = _consolidated(path)
+    elif not path.is_file():
         raise CheckpointError(
             f"--ckpt_path={path} does not exist: give a checkpoint file written by `lightning_iter fit`"
         )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
-        raise CheckpointError(f"--ckpt_path={path} is not a readable PyTorch checkpoint: {err}") from None
+    else:
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
+            raise CheckpointError(f"--ckpt_path={path} is not a readable PyTorch checkpoint: {err}") from None
     state = read_entry(checkpoint, f"--ckpt_path={path}")
     config = ModelConfig.from_dict({**state["config"], "n_layers": int(state["n_unique"])})
     model = Transformer(config, state["plan"])
@@ -103,6 +108,17 @@ def load_lightning_checkpoint(path: str | Path) -> LoadedModel:
     return LoadedModel(model.eval(), tokenizer_from_spec(state.get("tokenizer")), str(path), info)
 
 
+def _consolidated(path: Path) -> dict[str, Any]:
+    """A distributed (DCP) checkpoint directory's weights and entry, gathered in memory on this process."""
+    problem = directory_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"--ckpt_path={path} is {problem}")
+    try:
+        return load_consolidated(path, optimizer=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable shard gets the same one-line error
+        raise CheckpointError(f"--ckpt_path={path} is not a readable distributed checkpoint: {err}") from None
+
+
 def load_hf_directory(path: str) -> LoadedModel:
     """`--ckpt_path hf:DIR`: a Hugging Face Llama directory with its `tokenizer.json` (`model.hf.load_hf`)."""
     model, info = load_hf(path)
@@ -110,9 +126,13 @@ def load_hf_directory(path: str) -> LoadedModel:
 
 
 def _hf_tokenizer(directory: Path, config: dict[str, Any], extra_key: str) -> Tokenizer:
-    """The directory's `tokenizer.json`; else the tokenizer our export recorded (the byte tokenizer)."""
+    """The tokenizer our export recorded when it is not a Hugging Face one (the byte tokenizer, whose
+    tokenizer.json is for transformers); else the directory's `tokenizer.json`."""
     from .data.hf_tokenizer import HFTokenizer
 
+    spec = (config.get(extra_key) or {}).get("tokenizer")
+    if isinstance(spec, dict) and spec.get("kind") not in (None, "hf"):  # e.g. {"kind": "bytes"}
+        return tokenizer_from_spec(spec)
     if (directory / "tokenizer.json").is_file():
         try:
             return HFTokenizer.from_file(directory)
@@ -121,9 +141,6 @@ def _hf_tokenizer(directory: Path, config: dict[str, Any], extra_key: str) -> To
             if not isinstance(eos, int):
                 raise
             return HFTokenizer.from_file(directory, eos=eos)
-    spec = (config.get(extra_key) or {}).get("tokenizer")
-    if isinstance(spec, dict) and spec.get("kind") not in (None, "hf"):  # e.g. {"kind": "bytes"}
-        return tokenizer_from_spec(spec)
     raise CheckpointError(
         f"hf:{directory} has no tokenizer.json: save one beside the weights (in transformers: "
         "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) writes it), "

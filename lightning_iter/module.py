@@ -13,10 +13,14 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
+from .callbacks.throughput import is_logging_step
 from .checkpoint import CHECKPOINT_KEY, build_entry, check_compatible, data_state, read_entry
 from .depth import DepthStrategy, get_strategy
-from .errors import ConfigError, check_float
+from .depth.sharded import shard_new_layers
+from .errors import CheckpointError, ConfigError, check_float
 from .fit_checks import check_n_layers, check_run
+from .fused_optimizer import fuse_by_default, place_step_counts
+from .init_tokenizer import check_init_tokenizer
 from .lr_schedule import validate_wsd, wsd_factor
 from .model import ModelConfig, Transformer
 from .model.hf import IMPORT_OVERRIDES, load_hf
@@ -90,6 +94,8 @@ class LanguageModel(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "fit":
             check_run(self, self.trainer, getattr(self.trainer, "datamodule", None))
+            if self.hparams.get("init_from"):  # the data must use the imported model's tokenizer
+                check_init_tokenizer(str(self.hparams["init_from"]), self.data_state().get("tokenizer"))
 
     def on_train_start(self) -> None:
         """On resume: the run's optimizer hyper-parameters, not the restored checkpoint's (resume.py)."""
@@ -97,6 +103,7 @@ class LanguageModel(L.LightningModule):
             configs = self.trainer.lr_scheduler_configs
             scheduler = configs[0].scheduler if configs else None
             apply_optimizer_hyperparameters(self.trainer.optimizers[0], scheduler, self._configured_hparams)
+            place_step_counts(self.trainer.optimizers[0])  # a checkpoint of an unfused run resumed fused, or back
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(tokens)
@@ -104,7 +111,8 @@ class LanguageModel(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self.model.loss(inputs, targets)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        if is_logging_step(self._trainer):  # the logger sees only these steps; the bar keeps the last value, no sync
+            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -119,6 +127,16 @@ class LanguageModel(L.LightningModule):
         self.val_loss.reset()
         self.log("val/loss", loss, prog_bar=True, sync_dist=False)
         self.log("val/ppl", torch.exp(loss), sync_dist=False)
+
+    def configure_model(self) -> None:
+        """Under ModelParallelStrategy (FSDP2): `fully_shard` each unique layer, then the root (depth/sharded.py)."""
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        from .depth.sharded import check_shardable, shard_model
+
+        if self._trainer is not None and isinstance(self.trainer.strategy, ModelParallelStrategy):
+            check_shardable(self.device_mesh["tensor_parallel"].size(), self.hparams.compile)
+            shard_model(self.model, self.device_mesh["data_parallel"])
 
     # ---- optimizer -----------------------------------------------------------------------------
     def schedule_steps(self) -> int:
@@ -137,6 +155,7 @@ class LanguageModel(L.LightningModule):
             optimizer = self.optimizer_factory([{"params": matrices}, {"params": gains, "weight_decay": 0.0}])
         except ValueError as err:  # torch's own checks, e.g. "Invalid learning rate: -1.0"
             raise ConfigError(f"model.optimizer is not allowed: {err}") from None
+        fuse_by_default(optimizer)  # fused Adam/AdamW unless the config chose fused/foreach (fused_optimizer.py)
         check_float("model.optimizer.init_args.lr", optimizer.param_groups[0]["lr"], above=0)
         total = self.schedule_steps()
         decay = int(round(self.decay_fraction * total))
@@ -148,8 +167,12 @@ class LanguageModel(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from .callbacks.depth_schedule import DepthSchedule
+        from .callbacks.throughput import TrainingThroughput
 
-        return [DepthSchedule()]
+        # Lightning replaces a trainer callback by one of the same type returned here: keep a configured one
+        callbacks = self._trainer.callbacks if self._trainer is not None else []
+        configured = any(isinstance(c, TrainingThroughput) for c in callbacks)
+        return [DepthSchedule(), *([] if configured else [TrainingThroughput()])]
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def data_state(self) -> dict[str, Any]:
@@ -163,10 +186,27 @@ class LanguageModel(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rebuild the checkpoint's depth before Lightning loads the weights (DESIGN.md §6, Resume)."""
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if self.restore_depth(checkpoint) and strategy is not None and strategy.restore_checkpoint_after_setup:
+            raise CheckpointError(  # the weights were loaded into the layers before the resize: wrong ones
+                f"checkpoint has {self.model.n_unique} unique layers, but trainer.strategy={type(strategy).__name__} "
+                "loaded its weights into the model's initial layers: resume it under "
+                "lightning_iter.distributed_checkpoint.ShardedCheckpointStrategy (what `lightning_iter fit` uses)"
+            )
+
+    def restore_depth(self, checkpoint: dict[str, Any]) -> bool:
+        """Give the model the checkpoint's unique layers and plan (new layers sharded like the rest under FSDP2);
+        True when the layers changed. `ShardedCheckpointStrategy` calls it before the shards load."""
         entry = read_entry(checkpoint, "checkpoint")
         check_compatible(entry, self.model.config)
         check_depth_state(entry, self.depth_strategy, int(checkpoint.get("global_step", 0)))
-        self.model.resize(int(entry["n_unique"]), entry["plan"])
+        n_unique = int(entry["n_unique"])
+        if n_unique == self.model.n_unique:
+            self.model.plan = tuple(entry["plan"])
+            return False
+        self.model.resize(n_unique, entry["plan"])
+        shard_new_layers(self.model)
+        return True
 
 
 def import_initial_model(source: str, overrides: dict[str, Any]) -> Transformer:

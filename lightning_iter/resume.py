@@ -18,13 +18,14 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from .callbacks.checkpointing import announce as _announce
 from .checkpoint import CHECKPOINT_KEY, RUN_FIELD, diagnose_checkpoint
+from .distributed_checkpoint import load_metadata
 from .errors import CheckpointError, ConfigError
 from .model.plan import format_plan
 
 # Checked when the checkpoint loads (shapes, the depth strategy), where both sides are normalised.
 CHECKED_AT_LOAD = ("model.arch", "model.arch_overrides", "model.vocab_size", "model.depth")
 # Model fields that keep the weights' shapes and function: they may change at resume.
-FREE_MODEL_FIELDS = ("kernels", "name")
+FREE_MODEL_FIELDS = ("kernels", "name", "activation_checkpointing")
 # Not compared with the recorded run: the checkpoint itself, config file names, and the optimizer's arguments
 # (compared with the restored optimizer state instead, `apply_optimizer_hyperparameters`).
 NOT_COMPARED = ("ckpt_path", "config", "model.optimizer.init_args")
@@ -107,7 +108,7 @@ def changed_fields(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> l
 
 def announce_changes(checkpoint_path: str | Path, current: Mapping[str, Any]) -> list[str]:
     """Announce, one line per field, what this run changes against the run the checkpoint recorded."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = load_metadata(checkpoint_path)  # a file, memory-mapped, or a distributed checkpoint's meta.pt
     lines = [f"resume: {key} {a!r} -> {b!r}" for key, a, b in changed_fields(recorded_run(checkpoint), current)]
     for line in lines:
         _announce(line)

@@ -3,9 +3,13 @@
 Runs in a separate environment where `transformers` imports (see DEVELOPERS.md); the project's own
 environment never imports it. Two tiny random `LlamaForCausalLM` models (fixed seed) are saved with
 `save_pretrained` under tests/fixtures/hf/, each with `reference_logits.safetensors`: transformers'
-fp32 logits on fixed token ids, which our import must reproduce.
+fp32 logits on fixed token ids, which our import must reproduce. A third fixture, `looped_remote`, goes the
+other way: a tiny looped lightning_iter model exported with `--format remote_code` (our modeling file, each
+unique layer once) and byte tokenizer, loaded by transformers with `trust_remote_code=True`; its logits and
+`AutoTokenizer`'s ids/decodes on a few texts are the reference the CI test compares our model with.
 
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py                 # (re)write the fixtures
+    /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --only looped_remote   # just our remote-code export
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --check-export DIR [--ckpt CKPT] [--repeat 2:6x1]
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --out /tmp/fx
     /tmp/hf-venv/bin/python scripts/make_hf_fixtures.py --check-import /tmp/fx
@@ -122,6 +126,61 @@ def make_fixtures(root: Path) -> None:
         )
 
 
+LOOPED = dict(vocab_size=259, d_model=32, n_heads=4, n_kv_heads=2, ffn_dim=64, max_seq_len=64, n_layers=4)
+LOOPED_PLAN = (0, 1, 2, 1, 2, 1, 2, 3)  # Loop(1-2x3-1): encode 1, loop 2 layers three times, decode 1
+TOKENIZER_TEXTS = ["the cat sat", "naïve café, 日本語 🎉", "a <eos> is text here", "  tabs\tand\nnewlines "]
+
+
+def make_looped_remote(root: Path) -> None:
+    """Export a seeded tiny looped model as `remote_code`; record transformers' logits and tokenizer outputs."""
+    import transformers
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sys.path.insert(0, str(ROOT))
+    from lightning_iter.data import ByteTokenizer
+    from lightning_iter.model import ModelConfig, Transformer
+    from lightning_iter.model.export import save_hf, tokenizer_files
+
+    out = root / "looped_remote"
+    generator = torch.Generator().manual_seed(SEED)
+    model = Transformer(ModelConfig(**LOOPED), LOOPED_PLAN).eval()
+    _randomize(model, generator)
+    tok = ByteTokenizer()
+    ids = {"bos": tok.bos_id, "eos": tok.eos_id, "pad": tok.pad_id}
+    files = tokenizer_files(tok.to_tokenizer_json(), ids, split_special_tokens=True)
+    extra = {"tokenizer": tok.to_spec(), "source": "scripts/make_hf_fixtures.py"}
+    save_hf(model, out, format="remote_code", token_ids=ids, extra=extra, files=files, overwrite=True)
+    hf = AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True).eval()
+    assert type(hf).__name__ == "LightningIterForCausalLM" and hf.config.plan == list(LOOPED_PLAN)
+    tokens = torch.randint(0, LOOPED["vocab_size"], TOKENS_SHAPE, generator=generator)
+    with torch.no_grad():
+        logits = hf(tokens).logits.float()
+        ours = model(tokens)
+    hf_tok = AutoTokenizer.from_pretrained(out, trust_remote_code=True)  # v5 reads config.json (auto_map) first
+    texts = {
+        "texts": TOKENIZER_TEXTS,
+        "ids": [hf_tok(t, add_special_tokens=False).input_ids for t in TOKENIZER_TEXTS],
+        "decoded": [hf_tok.decode(list(t.encode()) + [tok.eos_id], skip_special_tokens=True) for t in TOKENIZER_TEXTS],
+        "eos_token": hf_tok.eos_token,
+        "eos_token_id": hf_tok.eos_token_id,
+        "tokenizer_class": type(hf_tok).__name__,
+    }
+    (out / "tokenizer_reference.json").write_text(json.dumps(texts, indent=2, ensure_ascii=False) + "\n")
+    save_file(
+        {"input_ids": tokens, "logits": logits.contiguous()},
+        str(out / "reference_logits.safetensors"),
+        metadata={"transformers_version": transformers.__version__, "torch_version": torch.__version__},
+    )
+    err = ((ours - logits).abs().max() / logits.abs().max()).item()
+    print(
+        f"looped_remote: {sorted(p.name for p in out.iterdir())}, {type(hf).__name__} plan {hf.config.plan}, "
+        f"{sum(p.numel() for p in hf.parameters())} parameters; ours vs transformers relative error {err:.3e}; "
+        f"{texts['tokenizer_class']} ids == UTF-8 bytes: "
+        f"{all(i == list(t.encode()) for i, t in zip(texts['ids'], TOKENIZER_TEXTS))}"
+    )
+
+
 def check_import(root: Path) -> int:
     """Our import of fixtures written by this transformers version (e.g. an older one) against their logits."""
     import transformers
@@ -151,7 +210,8 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
     from lightning_iter.loading import load_model
     from lightning_iter.model.hf import from_hf
 
-    hf = AutoModelForCausalLM.from_pretrained(directory).float().eval()
+    remote = json.loads((directory / "config.json").read_text()).get("model_type") == "lightning_iter"
+    hf = AutoModelForCausalLM.from_pretrained(directory, trust_remote_code=remote).float().eval()
     config = json.loads((directory / "config.json").read_text())
     tokens = torch.randint(0, config["vocab_size"], (2, 24), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -164,9 +224,10 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
                     load_model(ckpt, repeat=repeat, dtype="float32").model(tokens),
                 )
             )
+    stored = len({n.split(".")[2] for n, _ in hf.named_parameters() if n.startswith("model.layers.")})
     print(
         f"transformers {transformers.__version__}: {type(hf).__name__} with {hf.config.num_hidden_layers} layers "
-        f"loaded from {directory}"
+        f"({stored} stored, {sum(p.numel() for p in hf.parameters())} parameters) loaded from {directory}"
     )
     scale = reference.abs().max().item()
     worst = 0.0
@@ -175,10 +236,11 @@ def check_export(directory: Path, ckpt: str | None, repeat: str | None) -> int:
         worst = max(worst, err / scale)
         print(f"  vs {label}: max |diff| {err:.3e}, relative {err / scale:.3e} (max |logit| {scale:.3f})")
     if (directory / "tokenizer.json").is_file():
-        tok = AutoTokenizer.from_pretrained(directory)
+        tok = AutoTokenizer.from_pretrained(directory, trust_remote_code=remote)
+        ids = tok("the café", add_special_tokens=False).input_ids
         print(
             f"  tokenizer: {type(tok).__name__}, eos={tok.eos_token!r} ({tok.eos_token_id}), "
-            f"'the cat' -> {tok('the cat', add_special_tokens=False).input_ids}"
+            f"'the café' -> {ids} -> {tok.decode(ids)!r}"
         )
     ok = worst <= 1e-5
     print("  OK: logits agree within 1e-5 relative" if ok else "  MISMATCH")
@@ -194,13 +256,19 @@ def main() -> int:
     parser.add_argument("--check-export", type=Path, help="an exported directory to load in transformers")
     parser.add_argument("--ckpt", help="the checkpoint it was exported from (compared too)")
     parser.add_argument("--repeat", help="the --repeat the export used")
+    parser.add_argument(
+        "--only", choices=["transformers", "looped_remote"], help="write only transformers' two or only our fixture"
+    )
     args = parser.parse_args()
     torch.manual_seed(SEED)
     if args.check_export:
         return check_export(args.check_export, args.ckpt, args.repeat)
     if args.check_import:
         return check_import(args.check_import)
-    make_fixtures(args.out)
+    if args.only != "looped_remote":
+        make_fixtures(args.out)
+    if args.only != "transformers":
+        make_looped_remote(args.out)
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import Logger
 
 from lightning_iter.data import PrimitivesDataModule
 from lightning_iter.module import LanguageModel
@@ -25,6 +26,28 @@ def small_lm(depth: dict[str, Any], n_layers: int = 4, **kwargs: Any) -> Languag
 
 def small_data(**kwargs: Any) -> PrimitivesDataModule:
     return PrimitivesDataModule(**{"seq_len": 16, "batch_size": 4, "val_size": 8, **kwargs})
+
+
+class MemoryLogger(Logger):
+    """Keeps every `log_metrics` call: {step: {key: value}}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: dict[int, dict[str, float]] = {}
+
+    @property
+    def name(self) -> str:
+        return "memory"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, *args, **kwargs) -> None:
+        pass
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.steps.setdefault(step, {}).update(metrics)
 
 
 class Recorder(L.Callback):
@@ -90,3 +113,59 @@ def run_ddp_script(args: list[str], attempts: int = 3) -> subprocess.CompletedPr
         if result.returncode == 0 or "EADDRINUSE" not in result.stderr:
             break
     return result
+
+
+def free_port() -> int:
+    """A TCP port free on localhost now (another process may still take it before it is bound: retry on that)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_node_processes(launch: Any, nodes: int = 2, attempts: int = 3) -> list[subprocess.CompletedProcess]:
+    """Start one process per simulated node at once, as a cluster launcher would, and wait for all of them.
+
+    `launch(node, port)` gives (argv, variables) of node `node`: its ranks, the rendezvous at 127.0.0.1:`port`.
+    Inherited rendezvous, SLURM and torchrun variables are stripped first. Retried, with a new port, only when
+    the rendezvous port was taken in between (EADDRINUSE)."""
+    rendezvous = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
+    base = {k: v for k, v in os.environ.items() if k not in rendezvous and not k.startswith(("SLURM_", "TORCHELASTIC"))}
+    base.update(CUDA_VISIBLE_DEVICES="", PL_DISABLE_FORK="1")
+    for _ in range(attempts):
+        port = free_port()
+        procs = []
+        for node in range(nodes):
+            argv, variables = launch(node, port)
+            pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+            procs.append(subprocess.Popen(argv, env={**base, **variables}, **pipes))
+        results = []
+        for proc in procs:
+            try:
+                out, err = proc.communicate(timeout=300)
+            except subprocess.TimeoutExpired:  # a node that lost its peer would wait for the rendezvous forever
+                for other in procs:
+                    other.kill()
+                out, err = proc.communicate()
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        if all(r.returncode == 0 for r in results) or not any("EADDRINUSE" in r.stderr for r in results):
+            break
+    return results
+
+
+def assert_ranks_grew_identically(ranks: list[dict[str, Any]]) -> None:
+    """Two data-parallel ranks' dumps (rows of (step, n_unique, loss), params, optimizer state): they grew at the same
+    steps on different data, yet every parameter (grown layers' too) and every AdamW moment is identical."""
+    assert [row[:2] for row in ranks[0]["rows"]] == [row[:2] for row in ranks[1]["rows"]]
+    assert [row[1] for row in ranks[0]["rows"]] == [1, 2, 2, 3, 3, 3]
+    assert [row[2] for row in ranks[0]["rows"]] != [row[2] for row in ranks[1]["rows"]]  # different data
+    p0, p1 = ranks[0]["params"], ranks[1]["params"]
+    assert set(p0) == set(p1) and any(k.startswith("layers.2.") for k in p0)
+    for key in p0:
+        torch.testing.assert_close(p0[key], p1[key], rtol=0, atol=0, msg=key)
+    s0, s1 = ranks[0]["optimizer"]["state"], ranks[1]["optimizer"]["state"]
+    assert set(s0) == set(s1) and len(s0) == len(p0)  # one optimizer state per parameter, grown ones included
+    for index in s0:
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            torch.testing.assert_close(s0[index][key], s1[index][key], rtol=0, atol=0)

@@ -65,6 +65,18 @@ def test_sensible_values_pass(field, value):
     check_parsed(_config(**{field: value}))
 
 
+@pytest.mark.parametrize("callback", ["lightning.pytorch.callbacks.LearningRateMonitor", "DeviceStatsMonitor"])
+def test_no_logger_with_a_logging_callback_is_one_error(callback):
+    config = _config(logger=False, callbacks=[{"class_path": callback}])
+    with pytest.raises(ConfigError, match=r"^trainer.logger=False is not allowed with trainer.callbacks \w+Monitor"):
+        check_parsed(config)
+
+
+def test_no_logger_without_logging_callbacks_passes():
+    check_parsed(_config(logger=False, callbacks=[{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint"}]))
+    check_parsed(_config(logger=None, callbacks=[{"class_path": "lightning.pytorch.callbacks.LearningRateMonitor"}]))
+
+
 CONFIG = ModelConfig(n_layers=4, d_model=32, n_heads=2, n_kv_heads=1, ffn_dim=64, max_seq_len=64)
 
 

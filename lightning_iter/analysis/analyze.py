@@ -16,55 +16,19 @@ from typing import Any
 import torch
 
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError
 from ..model import Transformer
+from ..run_label import analysis_label
 from . import io
+from .compare import block_boundaries
 from .contributions import sublayer_contributions
 from .depth_report import depth_score_analysis
 from .effects import default_boundaries, local_effects, skip_effects
 from .inputs import DatasetInputs, primitive_items
 from .intervention_analysis import interventions_analysis
-from .interventions import DEFAULT_SIZES, OPERATIONS
 from .lens_analysis import tuned_lens_analysis
+from .options import AnalysisOptions
 from .similarity import block_similarity
-
-
-@dataclass
-class AnalysisOptions:
-    """Sizes of the work; the defaults run every analysis of a tiny model on a CPU in seconds."""
-
-    batch_size: int = 8
-    boundaries: list[int] | None = None  # future-setting boundaries t (default: n_boundaries spread evenly)
-    n_boundaries: int = 4
-    sizes: Sequence[int] = DEFAULT_SIZES
-    operations: Sequence[str] = OPERATIONS
-    repeat_extra: int = 1
-    # tuned lens: defaults are the tuned-lens library's recipe (tuned_lens.LensRecipe); a CPU run wants far less
-    lens_steps: int = 250
-    lens_tokens_per_step: int = 2**18
-    lens_lr_scale: float = 1.0
-    lens_momentum: float = 0.9
-    lens_weight_decay: float = 1e-3
-    lens_warmup_steps: int = 0
-    lens_clip: float = 1.0
-    tuned_lens_path: str | None = None  # `--lens FILE`: reuse translators instead of training
-    lens_eval_prompts: int = 20  # GSM8K prompts for KL / top-5 overlap (seed 004 Fig. 1B: 20)
-    task: str = "assign_math"
-    task_depth: int = 0
-    shots: int = 5
-    n_items: int = 32  # early-exit accuracy items
-    intervention_items: int = 32  # Lambada / primitive items scored under every intervention plan (0: loss only)
-    intervention_scoring: str = "greedy"  # greedy top-1 (the papers) or "choice" (our multiple-choice primitive)
-    depth_score_sets: Sequence[str] = ("gsm8k", "math", "mquake")  # App. B GSM8K; Fig. 1A MATH, MQuAKE
-    block_size: int | None = None  # weight-similarity blocks (default: the growth block size, else 1)
-    seed: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name, minimum in (("batch_size", 1), ("n_boundaries", 1), ("repeat_extra", 1), ("shots", 0)):
-            check_int(f"--{name}", getattr(self, name), minimum)
-        for name in ("n_items", "intervention_items"):
-            check_int(f"--{name}", getattr(self, name), 0, allowed="it must be an integer >= 0 (0 turns it off)")
 
 
 @dataclass
@@ -149,13 +113,15 @@ def analyze_future_effects(ctx: Context) -> dict[str, Any]:
         "local_current": "remove s's contribution from l's input only; change (all tokens)",
     }
     files = ["future_effects.json"]
+    marks = block_boundaries(ctx.model.plan, ctx.info.get("depth"))[0]
     for name, matrix in matrices.items():
         io.heatmap(
             _matrix(matrix),
-            titles[name],
+            f"{analysis_label(ctx.info)}: {titles[name]}",
             "target layer l (effective depth, 0-based)",
             "source layer s (0-based)",
             ctx.out / f"{name}.png",
+            boundaries=marks,
         )
         files.append(f"{name}.png")
     io.write_json(
@@ -190,9 +156,10 @@ def analyze_contributions(ctx: Context) -> dict[str, Any]:
                 "MLP cos(m, h+a)": result["mlp_cosine"],
             },
         },
-        "effective depth",
+        "layer (effective depth, 0-based)",
         ctx.out / "contributions.png",
         log_y=("relative contribution",),
+        label=analysis_label(ctx.info),
     )
     io.line_plot(
         {"‖h_i‖": result["residual_norm"]},
@@ -200,6 +167,7 @@ def analyze_contributions(ctx: Context) -> dict[str, Any]:
         "residual index i (h_0 = embeddings)",
         "mean token norm",
         ctx.out / "residual_norm.png",
+        label=analysis_label(ctx.info),
     )
     return {
         "files": ["contributions.json", "contributions.png", "residual_norm.png"],
@@ -217,15 +185,18 @@ def analyze_similarity(ctx: Context) -> dict[str, Any]:
     block = min(block, ctx.model.depth)
     result = block_similarity(ctx.model, block)
     io.write_json(ctx.out / "similarity.json", {"plan": list(ctx.model.plan), **result})
+    axis = "layer (effective depth, 0-based)" if block == 1 else f"block of {block} layers (0-based)"
+    marks = block_boundaries(ctx.model.plan, ctx.info.get("depth"))[0]
     io.heatmap(
         result["similarity"],
-        f"FFN weight cosine similarity, blocks of {block}",
-        "block",
-        "block",
+        f"{analysis_label(ctx.info)}: FFN weight cosine similarity, blocks of {block}",
+        axis,
+        axis,
         ctx.out / "similarity.png",
         vmin=-1.0,
         vmax=1.0,
         cmap="RdBu_r",
+        boundaries=[b // block for b in marks if b % block == 0],
     )
     sim = torch.tensor(result["similarity"])
     off = sim[~torch.eye(len(sim), dtype=torch.bool)]

@@ -41,8 +41,11 @@ def block_boundaries(plan: Sequence[int], depth_info: dict[str, Any] | None) -> 
     growth one) marks every `block_size` depths; a plain stack marks nothing."""
     plan = tuple(plan)
     marks: set[int] = set()
-    for span in loop_spans(plan):
-        if span.size * span.passes >= 2 and span.size > 0:
+    taken: set[int] = set()  # loop_spans also lists shifted and doubled views of one loop: keep the widest cover
+    for span in sorted(loop_spans(plan), key=lambda s: (-s.size * s.passes, s.size, s.start)):
+        covered = set(range(span.start, span.end))
+        if span.size * span.passes >= 2 and span.size > 0 and not covered & taken:
+            taken |= covered
             marks.update(span.start + k * span.size for k in range(span.passes + 1))
     if marks:
         return tuple(sorted(b for b in marks if 0 < b < len(plan))), "looped"

@@ -19,6 +19,7 @@ import torch
 
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, check_int
+from .options import DATASET_SOURCES, DATASETS  # noqa: F401 - DATASETS re-exported
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -71,17 +72,7 @@ class DatasetFormat:
         return TextExample(text)
 
 
-FORMATS = {
-    f.name: f
-    for f in (
-        DatasetFormat("gsm8k", "openai/gsm8k", ("question", "answer")),
-        DatasetFormat("math", "hendrycks/competition_math (EleutherAI/hendrycks_math)", ("problem", "solution")),
-        DatasetFormat("mquake", "MQuAKE-CF-3k.json (princeton-nlp/MQuAKE)", ("questions", "answer")),
-        DatasetFormat("fineweb_edu", "HuggingFaceFW/fineweb-edu", ("text",)),
-        DatasetFormat("lambada", "EleutherAI/lambada_openai", ("text",)),
-    )
-}
-DATASETS = tuple(FORMATS)
+FORMATS = {name: DatasetFormat(name, hub, fields) for name, (hub, fields) in DATASET_SOURCES.items()}
 
 
 def _string_list(value: Any) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError, check_choice
+from ..run_label import analysis_label
 from . import io
 from .datasets import DATASETS
 from .effects import depth_score
@@ -29,7 +30,7 @@ def check_sets(sets: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def depth_score_figure(per_set: dict[str, dict[str, Any]], path: Any) -> None:
+def depth_score_figure(per_set: dict[str, dict[str, Any]], path: Any, label: str = "") -> None:
     """Left: the depth score per dataset (Fig. 1A); right: each dataset's normalised per-layer output effect."""
     fig, (bars, lines) = io.plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1, 2]})
     names = list(per_set)
@@ -51,6 +52,8 @@ def depth_score_figure(per_set: dict[str, dict[str, Any]], path: Any) -> None:
     lines.title.set_fontsize(9)
     lines.grid(alpha=0.3)
     lines.legend(fontsize=8)
+    if label:
+        fig.suptitle(label, fontsize=10)
     fig.tight_layout()
     io.save_figure(fig, path)
 
@@ -74,7 +77,7 @@ def depth_score_analysis(ctx: Context) -> dict[str, Any]:
         "inputs": ctx.inputs_of("depth_score"),
     }
     io.write_json(ctx.out / "depth_score.json", result)
-    depth_score_figure(per_set, ctx.out / "depth_score.png")
+    depth_score_figure(per_set, ctx.out / "depth_score.png", analysis_label(ctx.info))
     return {
         "files": ["depth_score.json", "depth_score.png"],
         "depth_score": first["depth_score"],

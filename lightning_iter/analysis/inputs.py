@@ -14,21 +14,7 @@ from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, check_choice, check_int
 from ..loading import LoadedModel
 from .datasets import DATASETS, SUFFIXES, TextExample, encode_texts, find_dataset, iter_examples, pack_rows
-
-INPUTS = ("files", "heldout")
-DEFAULT_DATA = "data/analysis"  # where --data points unless given (relative to the working directory)
-
-# The papers' input of each analysis. Seed 004 App. B / seed 000 App. J: one fixed set of GSM8K prompts for
-# early exit, skip, swap and relative contributions; seed 004 Fig. 1A: depth score on MATH and MQuAKE;
-# §4.1 / App. B: tuned lens trained on FineWeb-Edu, top-5 overlap on 20 GSM8K prompts; Figs. 8-11: early exit
-# and interventions on Lambada and Variable Assignment Math (generated, no file).
-PAPER_INPUTS: dict[str, tuple[str, ...]] = {
-    "depth_score": ("gsm8k", "math", "mquake"),
-    "future_effects": ("gsm8k",),
-    "contributions": ("gsm8k",),
-    "tuned_lens": ("fineweb_edu", "gsm8k", "lambada"),
-    "interventions": ("gsm8k", "lambada"),
-}
+from .options import DEFAULT_DATA, INPUTS, PAPER_INPUTS  # noqa: F401 - DEFAULT_DATA re-exported
 
 
 @dataclass

@@ -20,15 +20,16 @@ from torch import nn
 from ..data.tokenizer import Tokenizer
 from ..errors import check_choice
 from ..eval.scoring import encode_pair, score_requests
+from ..run_label import analysis_label
 from . import io
 from .choices import choice_accuracy, greedy_accuracy
 from .datasets import TextExample
 from .inputs import Item
 from .interventions import block_interventions
+from .options import SCORINGS
 
 Context = Any  # `analyze.Context` (not imported: analyze imports this module)
 
-SCORINGS = ("greedy", "choice")
 INDEX_BASE = 0
 Request = tuple[list[int], list[int]]
 
@@ -101,15 +102,15 @@ def accuracy_figure(runs: Sequence[tuple[str, dict[str, Any], Sequence[int]]], o
                 ax.axis("off")
                 continue
             for k, entries in result["results"].get(op, {}).items():
-                points = [(s, e["accuracy"][name]) for s, e in enumerate(entries) if e is not None]
+                points = [(s, 100 * e["accuracy"][name]) for s, e in enumerate(entries) if e is not None]
                 if points:
                     ax.plot(*zip(*points), marker="o", ms=3, label=f"block of {k}")
-            ax.axhline(base[name], color="black", ls="--", lw=1, label="unmodified")
+            ax.axhline(100 * base[name], color="black", ls="--", lw=1, label="unmodified")
             for b in boundaries:
                 ax.axvline(b, color="grey", lw=0.8, alpha=0.6)
             how = "greedy top-1" if name == "lambada" or result.get("scoring") != "choice" else "multiple choice"
-            ax.set(title=f"{label + ': ' if label else ''}{op} on {name} ({how})", ylim=(-0.02, 1.02))
-            ax.set_ylabel("accuracy" if col == 0 else None)
+            ax.set(title=f"{label + ': ' if label else ''}{op} on {name} ({how})", ylim=(-2, 102))
+            ax.set_ylabel("accuracy (%)" if col == 0 else None)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, ncol=3)
         axes[-1, col].set_xlabel(f"first layer of the block (effective depth, {INDEX_BASE}-based)")
@@ -168,7 +169,7 @@ def interventions_analysis(ctx: Context) -> dict[str, Any]:
     }
     io.heat_strips(
         strips,
-        f"loss change (base {result['base']['loss']:.3f})",
+        f"{analysis_label(ctx.info)}: loss change (base {result['base']['loss']:.3f})",
         "loss delta",
         ctx.out / "interventions_loss.png",
         ctx.model.depth,
@@ -176,7 +177,7 @@ def interventions_analysis(ctx: Context) -> dict[str, Any]:
     )
     if measures:
         for op in result["results"]:
-            accuracy_figure([("", result, ())], op, ctx.out / f"interventions_{op}.png")
+            accuracy_figure([(analysis_label(ctx.info), result, ())], op, ctx.out / f"interventions_{op}.png")
             files.append(f"interventions_{op}.png")
     base = {
         "loss": result["base"]["loss"],

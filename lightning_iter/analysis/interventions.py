@@ -16,9 +16,7 @@ from ..errors import check_choice, check_int
 from ..model import Transformer
 from ..model.loss import token_cross_entropy
 from ..model.plan import Plan, repeat_block, reverse_block, skip_block, swap_blocks
-
-OPERATIONS = ("skip", "swap", "reverse", "repeat")
-DEFAULT_SIZES = (1, 2, 4, 8)
+from .options import DEFAULT_SIZES, OPERATIONS
 
 
 def intervene(plan: Plan, op: str, start: int, size: int, extra: int = 1) -> Plan | None:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import check_int
+from ..run_label import analysis_label
 from . import io
 from .datasets import encode_texts
 from .intervention_analysis import early_exit_lambada, early_exit_primitive
@@ -95,22 +96,24 @@ def tuned_lens_analysis(ctx: Any) -> dict[str, Any]:
         **lambada,
     }
     io.write_json(ctx.out / "tuned_lens.json", result)
-    x = list(range(1, model.depth + 1))
+    x = list(range(model.depth))  # the exit after layer d (0-based, as every figure and table): the readout of h_{d+1}
     io.line_plot(
         {"tuned lens": metrics["kl_tuned"], "logit lens": metrics["kl_logit"]},
         "KL(final || early exit)",
-        "exit after effective depth",
+        "exit after layer (effective depth, 0-based)",
         "KL (nats)",
         ctx.out / "tuned_lens_kl.png",
         x,
+        label=analysis_label(ctx.info),
     )
     io.line_plot(
         {"tuned lens": metrics["top5_tuned"], "logit lens": metrics["top5_logit"]},
         "top-5 overlap with the final prediction",
-        "exit after effective depth",
+        "exit after layer (effective depth, 0-based)",
         "overlap",
         ctx.out / "tuned_lens_top5.png",
         x,
+        label=analysis_label(ctx.info),
     )
     files = ["tuned_lens.json", "tuned_lens_kl.png", "tuned_lens_top5.png"]
     if not o.tuned_lens_path:
@@ -123,14 +126,15 @@ def tuned_lens_analysis(ctx: Any) -> dict[str, Any]:
                     name: relative,
                     **({"lambada": lambada["early_exit_lambada_normalised"]} if lambada else {}),
                 },
-                "early-exit accuracy (raw)": {
-                    name: accuracy,
-                    **({"lambada": lambada["early_exit_lambada"]} if lambada else {}),
+                "early-exit accuracy (%)": {
+                    name: [None if a is None else 100 * a for a in accuracy],
+                    **({"lambada": [100 * a for a in lambada["early_exit_lambada"]]} if lambada else {}),
                 },
             },
-            "exit after effective depth",
+            "exit after layer (effective depth, 0-based)",
             ctx.out / "tuned_lens_accuracy.png",
             x=x,
+            label=f"{analysis_label(ctx.info)}: early exit on {name}",
         )
         files.append("tuned_lens_accuracy.png")
     per_depth: dict[str, list[float | None]] = {"KL tuned": metrics["kl_tuned"], "top-5 tuned": metrics["top5_tuned"]}

@@ -9,7 +9,9 @@ that loads (Lightning's own `last` would pick the newest `last*.ckpt` by time, t
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,16 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies import ModelParallelStrategy
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from ..atomic import durable_write, remove_stale_temps, replace_with_symlink
+from ..atomic import durable_write, remove_stale_temps, replace_dir, replace_with_symlink, staging_dir
 from ..checkpoint import newest_loadable
+from ..distributed_checkpoint import ShardedCheckpointStrategy, is_distributed_checkpoint, load_consolidated
 from ..errors import CheckpointError
 
 RESOLVED_CKPT_PATHS = ("last", "auto")
+NOT_EMPTY_WARNING = r"Checkpoint directory .* exists and is not empty"  # ModelCheckpoint's, on every resume
 # Tests only: seconds to sleep between writing a checkpoint's temporary file and renaming it (a kill window).
 SAVE_DELAY_ENV = "LIGHTNING_ITER_TEST_SAVE_DELAY"
 CKPT_SUFFIX = ".ckpt"  # our temporaries: `.NAME.ckpt.tmp-PID-XXXXXXXX` (`atomic.temp_path`)
@@ -52,6 +57,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         durable_write(path, write)
         return None
 
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """A distributed (FSDP2) checkpoint directory is gathered on this process (one device or DDP resumes it)."""
+        if is_distributed_checkpoint(path):
+            return load_consolidated(path)
+        if map_location is None:
+            return super().load_checkpoint(path, weights_only=weights_only)
+        return super().load_checkpoint(path, map_location, weights_only)
+
 
 def version_dirs(root: Path) -> list[Path]:
     """`root/version_N` folders, by N."""
@@ -75,6 +88,7 @@ class RunCheckpoint(ModelCheckpoint):
     """
 
     run_root: str | None = None  # the folder holding this run name's version_N folders; None: the logger's
+    run_dir: str | None = None  # set by `lightning_iter fit` (run_dir.py): checkpoints go to `run_dir/checkpoints`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +117,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def search_dirs(self, trainer: L.Trainer) -> list[Path]:
         """Every folder where a run of this name may have written checkpoints (older layouts included)."""
+        if self.run_dir is not None:
+            return [Path(self.run_dir) / "checkpoints"]
         if self.run_root is not None:
             root = Path(self.run_root)
             return [root, *version_dirs(root)]
@@ -114,6 +130,8 @@ class RunCheckpoint(ModelCheckpoint):
         return [root, *version_dirs(root)]
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self._versioned and self.run_dir is not None:
+            self.dirpath, self._versioned = os.path.join(self.run_dir, "checkpoints"), True
         if not self._versioned:
             if self.run_root is None and not trainer.loggers:
                 self.run_root = os.path.join(trainer.default_root_dir, "checkpoints")
@@ -126,10 +144,14 @@ class RunCheckpoint(ModelCheckpoint):
                         version = f"version_{logged}" if logged is not None else next_version(Path(self.run_root))
                 self.dirpath = os.path.join(self.run_root, trainer.strategy.broadcast(version))
             self._versioned = True
-        super().setup(trainer, pl_module, stage)
+        with warnings.catch_warnings():
+            if self.run_dir is not None:  # `fit` checked it (run_dir.check_fresh): checkpoints there mean a resume
+                warnings.filterwarnings("ignore", message=NOT_EMPTY_WARNING)
+            super().setup(trainer, pl_module, stage)
         if trainer.is_global_zero and stage == "fit" and self.dirpath and _is_local_file_protocol(str(self.dirpath)):
             remove_stale_temps(self.dirpath, suffix=CKPT_SUFFIX)
-            announce(f"run directory: {Path(self.dirpath).resolve()}")
+            if self.run_dir is None:  # with a run directory, `fit` announces it
+                announce(f"run directory: {Path(self.dirpath).resolve()}")
 
     @staticmethod
     def _link_checkpoint(trainer: L.Trainer, filepath: str, linkpath: str) -> None:
@@ -138,6 +160,10 @@ class RunCheckpoint(ModelCheckpoint):
             try:
                 replace_with_symlink(target, linkpath)
             except OSError:  # no symlinks here (e.g. Windows without the privilege): a hard link, else a copy
+                if Path(filepath).is_dir():  # a distributed checkpoint: a copy of the directory
+                    replace_dir(shutil.copytree(filepath, staging_dir(linkpath, create=False)), linkpath)
+                    trainer.strategy.barrier()
+                    return
                 try:
                     durable_write(linkpath, lambda tmp: os.link(filepath, tmp))
                 except OSError:
@@ -145,13 +171,20 @@ class RunCheckpoint(ModelCheckpoint):
         trainer.strategy.barrier()
 
 
-def install_checkpointing(trainer: L.Trainer) -> None:
-    """Atomic checkpoint files and one folder per run for `trainer` (custom IO plugins and callbacks are kept)."""
+def install_checkpointing(trainer: L.Trainer, run_dir: str | Path | None = None) -> None:
+    """Atomic checkpoint files and one folder per run for `trainer` (custom IO plugins and callbacks are kept).
+
+    With `run_dir`, every `RunCheckpoint` without its own `dirpath` writes to `run_dir/checkpoints`.
+    """
+    if type(trainer.strategy) is ModelParallelStrategy:  # FSDP2: checkpoint directories (distributed_checkpoint.py)
+        ShardedCheckpointStrategy.upgrade(trainer.strategy)
     if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     for callback in trainer.checkpoint_callbacks:
         if type(callback) is ModelCheckpoint:
             RunCheckpoint.upgrade(callback)
+        if run_dir is not None and isinstance(callback, RunCheckpoint) and callback.run_root is None:
+            callback.run_dir = str(run_dir)
 
 
 def resolve_ckpt_path(trainer: L.Trainer, value: str) -> str | None:

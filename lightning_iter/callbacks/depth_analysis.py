@@ -20,8 +20,9 @@ from ..errors import ConfigError, check_int
 class DepthAnalysis(L.Callback):
     """Runs `analysis.run_analyses` on the training model (global rank 0) on held-out batches of the data module.
 
-    Outputs go to `<log_dir>/analysis/step_<N>/`; scalars (`analysis/depth_score`, per-depth curves as
-    `analysis/<metric>/depth_<i>`) and the PNGs go to the TensorBoard logger when there is one.
+    Outputs go to `<log_dir>/analysis/step_<N>/`; scalars (`analysis/depth_score`, ...), one figure per per-depth
+    metric (`analysis/per_depth/<metric>`: its curve over depth at every step so far, so a 32-layer model is one
+    tag per metric, not 32) and the PNGs go to the TensorBoard logger when there is one.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class DepthAnalysis(L.Callback):
             raise ConfigError(f"DepthAnalysis.options={options!r} is not allowed: {err}") from None
         self.every_n_steps, self.n_examples, self.seq_len, self.at_end = every_n_steps, n_examples, seq_len, at_end
         self.history: list[tuple[int, dict[str, Any]]] = []
+        self.curves: dict[str, list[tuple[int, list[float | None]]]] = {}  # metric -> (step, per-depth values)
 
     def _tokens(self, trainer: L.Trainer) -> torch.Tensor:
         rows: list[torch.Tensor] = []
@@ -75,19 +77,21 @@ class DepthAnalysis(L.Callback):
         self.history.append((step, summary))
         self._log(trainer, summary, out, step)
 
-    @staticmethod
-    def _log(trainer: L.Trainer, summary: dict[str, Any], out: Path, step: int) -> None:
+    def _log(self, trainer: L.Trainer, summary: dict[str, Any], out: Path, step: int) -> None:
         experiment = getattr(trainer.logger, "experiment", None)
         if experiment is None or not hasattr(experiment, "add_scalar"):
             return
+        from ..analysis.io import depth_curves
+
         for result in summary["analyses"].values():
             for key in ("depth_score", "depth_score_normalized", "mean_off_diagonal", "final_accuracy"):
                 if isinstance(result.get(key), float):
                     experiment.add_scalar(f"analysis/{key}", result[key], step)
             for metric, values in result.get("per_depth", {}).items():
                 tag = metric.replace(" ", "_").replace("‖", "").replace("/", "_over_")
-                for i, value in enumerate(values):
-                    experiment.add_scalar(f"analysis/{tag}/depth_{i:02d}", value, step)
+                self.curves.setdefault(metric, []).append((step, list(values)))
+                if hasattr(experiment, "add_figure"):
+                    experiment.add_figure(f"analysis/per_depth/{tag}", depth_curves(self.curves[metric], metric), step)
             if hasattr(experiment, "add_image"):
                 import matplotlib.image
 
@@ -95,6 +99,12 @@ class DepthAnalysis(L.Callback):
                     if f.endswith(".png"):
                         image = matplotlib.image.imread(out / f)[..., :3]
                         experiment.add_image(f"analysis/{f[:-4]}", image, step, dataformats="HWC")
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        from .depth_schedule import reject_sharded
+
+        if stage == "fit":  # it runs only while training
+            reject_sharded(trainer, "DepthAnalysis", "or run `lightning_iter analyze` on a checkpoint afterwards")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         if trainer.global_step % self.every_n_steps == 0 and trainer.global_step > 0:

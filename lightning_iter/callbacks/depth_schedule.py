@@ -12,12 +12,13 @@ import gc
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+from lightning.pytorch.strategies import DDPStrategy, ModelParallelStrategy, SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ..errors import ConfigError
 from ..model import inference_flops_per_token, training_flops_per_token
 from ..model.plan import format_plan
+from .throughput import is_logging_step, log_to_loggers
 
 
 def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
@@ -27,12 +28,25 @@ def require_language_model(pl_module: L.LightningModule, owner: str) -> Any:
     return pl_module
 
 
+def reject_sharded(trainer: L.Trainer, owner: str, instead: str) -> None:
+    """A ConfigError at start-up for a callback that runs the model on global rank 0 alone: under FSDP2 no rank
+    holds whole weights and a forward on one rank waits forever for the others' all-gathers."""
+    if isinstance(trainer.strategy, ModelParallelStrategy):
+        raise ConfigError(
+            f"trainer.callbacks: {owner} is not supported with trainer.strategy={type(trainer.strategy).__name__} "
+            f"(FSDP2): it runs the model on global rank 0 alone, which needs whole (unsharded) weights; remove it "
+            f"or train with strategy: ddp ({instead})"
+        )
+
+
 class DepthSchedule(L.Callback):
     """Grows the model at stage boundaries and sets the plan of each step; logs depth, parameters and FLOPs."""
 
     def __init__(self) -> None:
         self.training_flops = 0.0
         self.tokens = 0
+        self._cache_key: tuple[Any, ...] | None = None
+        self._cache: dict[str, float] = {}
 
     @staticmethod
     def _lm(pl_module: L.LightningModule) -> Any:
@@ -41,10 +55,12 @@ class DepthSchedule(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         lm = self._lm(pl_module)
         strategy = trainer.strategy
-        if lm.depth_strategy.growth_steps() and not isinstance(strategy, (SingleDeviceStrategy, DDPStrategy)):
+        supported = (SingleDeviceStrategy, DDPStrategy, ModelParallelStrategy)
+        if lm.depth_strategy.growth_steps() and not isinstance(strategy, supported):
             raise ConfigError(
                 f"trainer.strategy={type(strategy).__name__} is not supported with growing depth strategies: "
-                "growth re-wraps the model for single-device and DDP training only (use strategy: ddp)"
+                "growth runs under single-device, DDP and ModelParallelStrategy (FSDP2) training only "
+                "(use strategy: ddp, or ModelParallelStrategy to shard)"
             )
         rank_zero_info(f"[lightning_iter] depth strategy {lm.depth_strategy.describe()}")
 
@@ -97,26 +113,37 @@ class DepthSchedule(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        """Count tokens and training FLOPs every step (exact, in Python numbers); log the metrics on logging steps
+        only, from values cached per (unique layers, plan, sequence length): no parameter walks per step."""
         lm = self._lm(pl_module)
         inputs = batch[0]
         batch_size, seq_len = inputs.shape[0], inputs.shape[1]
         tokens = batch_size * seq_len * trainer.world_size
+        metrics = self._depth_metrics(lm.model, seq_len)
         self.tokens += tokens
-        self.training_flops += tokens * training_flops_per_token(lm.model.config, lm.model.depth, seq_len)
-        lm.log_dict(
-            {
-                "depth/effective": float(lm.model.depth),
-                "depth/unique_layers": float(lm.model.n_unique),
-                "depth/unique_params": float(lm.model.num_parameters()),
+        self.training_flops += tokens * metrics["_training_per_token"]
+        if not is_logging_step(trainer):
+            return
+        logged = {k: v for k, v in metrics.items() if not k.startswith("_")}
+        logged["flops/training_cumulative"] = self.training_flops
+        logged["tokens/cumulative"] = float(self.tokens)
+        log_to_loggers(trainer, logged)
+
+    def _depth_metrics(self, model: Any, seq_len: int) -> dict[str, float]:
+        """Depth, parameter counts and per-token FLOPs; recomputed only when the layers, plan or length change."""
+        key = (id(model), model.n_unique, model.plan, seq_len)
+        if self._cache_key != key:
+            self._cache_key = key
+            self._cache = {
+                "depth/effective": float(model.depth),
+                "depth/unique_layers": float(model.n_unique),
+                "depth/unique_params": float(model.num_parameters()),
                 # a looped or repeated layer counts once per pass: what a token pays, not what is stored
-                "depth/effective_params": float(lm.model.num_parameters(unique=False)),
-                "flops/inference_per_token": inference_flops_per_token(lm.model.config, lm.model.depth, seq_len),
-                "flops/training_cumulative": self.training_flops,
-                "tokens/cumulative": float(self.tokens),
-            },
-            on_step=True,
-            on_epoch=False,
-        )
+                "depth/effective_params": float(model.num_parameters(unique=False)),
+                "flops/inference_per_token": inference_flops_per_token(model.config, model.depth, seq_len),
+                "_training_per_token": training_flops_per_token(model.config, model.depth, seq_len),
+            }
+        return self._cache
 
     def state_dict(self) -> dict[str, Any]:
         return {"training_flops": self.training_flops, "tokens": self.tokens}

@@ -76,6 +76,12 @@ class PrimitivesEval(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        from .depth_schedule import reject_sharded
+
+        if stage == "fit":  # it runs only while training
+            reject_sharded(trainer, "PrimitivesEval", "or run `lightning_iter eval` on a checkpoint afterwards")
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
             self.evaluate(trainer, pl_module)

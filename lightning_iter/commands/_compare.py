@@ -8,8 +8,8 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
-from ..analysis.compare import compare_labels, compare_runs, load_run
 from ..errors import ConfigError
+from ._common import join_items
 
 
 def add_compare_arguments(parser: ArgumentParser) -> None:
@@ -29,6 +29,9 @@ def add_compare_arguments(parser: ArgumentParser) -> None:
 
 def run_comparison(cfg: Namespace, names: list[str], analyze: Callable[[Namespace, list[str], Path], Any]) -> None:
     """`analyze(cfg with ckpt_path=C, names, OUT/<label>)` for every C of `--compare`, then `compare_runs`."""
+    from ..analysis.compare import compare_labels, compare_runs, load_run
+
+    cfg.compare, cfg.labels = join_items(cfg.compare), join_items(cfg.labels)
     if len(cfg.compare) < 2:
         raise ConfigError(f"--compare={list(cfg.compare)} is not allowed: give at least two checkpoints to compare")
     out = Path(cfg.out)

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from jsonargparse import ArgumentParser
 
-from ..analysis.datasets import DATASETS, FORMATS, document_rows
-from ..analysis.depth_report import check_sets
-from ..analysis.inputs import DEFAULT_DATA, INPUTS, PAPER_INPUTS, DatasetInputs, check_inputs, heldout_tokens
-from ..analysis.intervention_analysis import SCORINGS
+from ..analysis.options import DATASET_SOURCES, DATASETS, DEFAULT_DATA, INPUTS, PAPER_INPUTS, SCORINGS
 from ..errors import CheckpointError, ConfigError, check_choice
-from ..loading import LoadedModel
+from ._common import str_list
+
+if TYPE_CHECKING:  # torch and the analyses load once the arguments are parsed (a fast `--help`)
+    import torch
+
+    from ..analysis.inputs import DatasetInputs
+    from ..loading import LoadedModel
 
 
 def add_dataset_arguments(parser: ArgumentParser, defaults: Any) -> None:
@@ -32,16 +34,16 @@ def add_dataset_arguments(parser: ArgumentParser, defaults: Any) -> None:
         help=f"folder holding the datasets as <name>.jsonl/.json/.parquet or <name>/ (default {DEFAULT_DATA}); "
         f"names: {', '.join(DATASETS)}",
     )
-    for name, fmt in FORMATS.items():
+    for name, (hub, fields) in DATASET_SOURCES.items():
         parser.add_argument(
             f"--{name}",
             type=str | None,
             default=None,
-            help=f"{name} file or folder (fields {', '.join(fmt.fields)}, as in {fmt.hub}); overrides --data",
+            help=f"{name} file or folder (fields {', '.join(fields)}, as in {hub}); overrides --data",
         )
     parser.add_argument(
         "--depth_score_sets",
-        type=list[str],
+        type=str_list,
         default=list(defaults.depth_score_sets),
         help="datasets the depth score is computed on (seed 004 App. B GSM8K, Fig. 1A MATH and MQuAKE)",
     )
@@ -81,6 +83,12 @@ def analysis_inputs(
     cfg: Any, loaded: LoadedModel, names: list[str], options: Any
 ) -> tuple[torch.Tensor, DatasetInputs | None]:
     """(held-out rows or an empty [0, seq_len] tensor, the datasets or None) for `Context`."""
+    import torch
+
+    from ..analysis.datasets import document_rows
+    from ..analysis.depth_report import check_sets
+    from ..analysis.inputs import DatasetInputs, check_inputs
+
     window = int(loaded.model.config.max_seq_len)
     check_choice("--intervention_scoring", options.intervention_scoring, SCORINGS)
     if "depth_score" in names:
@@ -110,6 +118,8 @@ def analysis_inputs(
 
 def heldout_rows(loaded: LoadedModel, n_examples: int, seq_len: int) -> torch.Tensor:
     """The checkpoint's own held-out rows; a checkpoint without a data module gets the flags that help."""
+    from ..analysis.inputs import heldout_tokens
+
     try:
         return heldout_tokens(loaded, n_examples, seq_len)
     except CheckpointError as err:
@@ -131,7 +141,7 @@ def file_nll_batches(
     loaded: LoadedModel, path: str, max_batches: int | None, batch_size: int = 8
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, targets) batches of `path`'s documents, rows of the model's window; at most `max_batches`."""
-    from ..analysis.datasets import nll_batches
+    from ..analysis.datasets import document_rows, nll_batches
 
     window = int(loaded.model.config.max_seq_len)
     n_rows = None if max_batches is None else max_batches * batch_size

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser, Namespace
 
-from ..analysis import AnalysisOptions, Context, parse_analyses, run_analyses
-from ..analysis.analyze import inputs_lines
+from ..analysis.options import AnalysisOptions
 from ..errors import ConfigError
-from ._common import add_model_arguments, load_from_arguments
+from ._common import add_model_arguments, int_list, load_from_arguments, str_list
 from ._compare import add_compare_arguments, run_comparison
 from ._inputs import add_dataset_arguments, analysis_inputs
 from ._lens import add_lens_arguments
@@ -35,17 +34,17 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=defaults.batch_size)
     parser.add_argument(
         "--boundaries",
-        type=list[int] | None,
+        type=int_list,
         default=None,
-        help="future-setting boundary positions t, e.g. [32,64,96] (default: --n_boundaries spread evenly)",
+        help="future-setting boundary positions t, e.g. 32,64,96 (default: --n_boundaries spread evenly)",
     )
     parser.add_argument("--n_boundaries", type=int, default=defaults.n_boundaries)
-    parser.add_argument("--sizes", type=list[int], default=list(defaults.sizes), help="intervention block sizes")
+    parser.add_argument("--sizes", type=int_list, default=list(defaults.sizes), help="intervention block sizes: 1,2")
     parser.add_argument(
         "--operations",
-        type=list[str],
+        type=str_list,
         default=list(defaults.operations),
-        help="interventions among skip, swap, reverse, repeat",
+        help="interventions among skip, swap, reverse, repeat, e.g. skip,swap",
     )
     parser.add_argument(
         "--repeat_extra",
@@ -77,6 +76,8 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> None:
     cfg = build_parser().parse_args(argv)
+    from ..analysis.analyze import parse_analyses  # torch: only once the arguments are parsed
+
     names = parse_analyses(cfg.analyses)
     if cfg.compare:
         if cfg.ckpt_path is not None:
@@ -92,6 +93,8 @@ def main(argv: list[str]) -> None:
 
 def analyze_checkpoint(cfg: Namespace, names: list[str], out: Path) -> dict:
     """The analyses `names` of checkpoint `cfg.ckpt_path`, written to `out`; returns the summary."""
+    from ..analysis.analyze import Context, inputs_lines, run_analyses
+
     started = time.perf_counter()
     loaded = load_from_arguments(cfg)
     options = AnalysisOptions(**{k: cfg[k] for k in AnalysisOptions.__dataclass_fields__})

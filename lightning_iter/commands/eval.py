@@ -12,20 +12,9 @@ from jsonargparse import ArgumentParser
 
 from ..atomic import write_text_atomic
 from ..errors import ConfigError, check_choice, check_int
-from ._common import add_model_arguments, load_from_arguments
+from ..eval.protocol import DEFAULT_ITEMS
+from ._common import add_model_arguments, load_from_arguments, parse_list
 from ._inputs import add_heldout_data_argument, file_nll_batches, no_data_module_hint
-
-
-def parse_list(text: str | None, field: str, convert: type = str) -> list[Any] | None:
-    """`a,b,c` -> list; `all` or empty -> None (every value); `none` -> []."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    if text.strip().lower() == "none":
-        return []
-    try:
-        return [convert(part.strip()) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"--{field}={text!r} is not a comma-separated list of {convert.__name__}") from None
 
 
 def build_parser() -> ArgumentParser:
@@ -39,7 +28,7 @@ def build_parser() -> ArgumentParser:
         "assign_code), 'all', or 'none' to skip them",
     )
     parser.add_argument("--depths", type=str, default="all", help="variable-assignment depths, e.g. 0,1,2 ('all')")
-    parser.add_argument("--n_items", type=int, default=1000, help="test items per task and depth")
+    parser.add_argument("--n_items", type=int, default=DEFAULT_ITEMS, help="test items per task and depth")
     parser.add_argument("--shots", type=int, default=5, help="solved examples before each query")
     parser.add_argument("--batch_size", type=int, default=32, help="(prompt, choice) rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed (a fixed, held-out rng namespace)")
@@ -113,7 +102,9 @@ def main(argv: list[str]) -> None:
     if tasks == [] and not cfg.heldout:
         raise ConfigError("--tasks=none with --heldout=false leaves nothing to evaluate")
     loaded = load_from_arguments(cfg)
-    label = cfg.label or Path(cfg.ckpt_path).stem + (f" --repeat {cfg.repeat}" if cfg.repeat else "")
+    from ..run_label import checkpoint_label
+
+    label = cfg.label or checkpoint_label(cfg.ckpt_path, loaded.info.get("global_step"), cfg.repeat)
     out = Path(cfg.out)
     result: dict[str, Any] = {
         "label": label,
@@ -160,8 +151,9 @@ def main(argv: list[str]) -> None:
                 primitives["accuracy"],
                 primitives["chance"],
                 out / "primitives.png",
-                f"Reasoning primitives: {label} ({cfg.scoring} scoring)",
+                f"Reasoning primitives, {cfg.shots}-shot: {label} ({cfg.scoring} scoring)",
                 primitives["mean"],
+                n_items=cfg.n_items,
             )
         )
         print(text)

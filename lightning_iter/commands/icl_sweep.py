@@ -9,8 +9,8 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from ._common import add_model_arguments, load_from_arguments
-from .eval import parse_list
+from ..eval.protocol import DEFAULT_ITEMS
+from ._common import add_model_arguments, load_from_arguments, parse_list
 
 
 def build_parser() -> ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> ArgumentParser:
         default="auto",
         help="comma-separated shot counts, or 'auto': 0,1,2,4,... up to the context limit",
     )
-    parser.add_argument("--n_items", type=int, default=100, help="test items per task, depth and shot count")
+    parser.add_argument("--n_items", type=int, default=DEFAULT_ITEMS, help="test items per task, depth and shot count")
     parser.add_argument("--batch_size", type=int, default=32, help="(prompt, choice) rows per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="test-set seed")
     parser.add_argument(
@@ -60,12 +60,16 @@ def main(argv: list[str]) -> None:
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat, plan=list(loaded.model.plan))
     out = Path(cfg.out)
     json_path = report.write_json(out / "icl_sweep.json", result)
+    from ..run_label import checkpoint_label
+
     png_path = report.line_chart(
         result["curves"],
         out / "icl_sweep.png",
-        f"In-context learning: {Path(cfg.ckpt_path).name} ({cfg.scoring} scoring)",
+        f"In-context learning: {checkpoint_label(cfg.ckpt_path, loaded.info.get('global_step'), cfg.repeat)} "
+        f"({cfg.scoring} scoring)",
         "in-context examples (shots)",
         chance=result["chance"],
+        n_items=cfg.n_items,
     )
     print("| task@depth | context limit (shots) | " + " | ".join(["accuracy % by shots"]) + " |\n|---|---:|---|")
     for name, points in result["curves"].items():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from jsonargparse import ArgumentParser
 
+from ._common import join_items
+
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="lightning_iter prepare", description=__doc__)
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> None:
 
     tokenizer = load_tokenizer(cfg.tokenizer)
     prepare_dataset(
-        cfg.files,
+        join_items(cfg.files),
         tokenizer,
         cfg.out,
         seq_len=cfg.seq_len,

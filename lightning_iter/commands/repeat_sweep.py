@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from itertools import islice
-from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
 from ..errors import ConfigError, check_choice
-from ._common import add_model_arguments, load_from_arguments
+from ..eval.protocol import DEFAULT_ITEMS
+from ._common import add_model_arguments, int_list, load_from_arguments, str_list
 from ._inputs import add_heldout_data_argument, file_nll_batches, no_data_module_hint
 
 METRICS = ("nll", "primitives")
@@ -19,12 +19,16 @@ def build_parser() -> ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--block", type=str, required=True, help="plan positions START:END to repeat, e.g. 8:12")
     parser.add_argument("--max_extra", type=int, default=4, help="sweep r = 0..max_extra extra passes")
-    parser.add_argument("--metrics", type=list[str], default=["nll", "primitives"], help="nll and/or primitives")
+    parser.add_argument(
+        "--metrics", type=str_list, default=["nll", "primitives"], help="nll and/or primitives: nll,primitives"
+    )
     parser.add_argument("--nll_batches", type=int, default=8, help="held-out batches of the run's own validation split")
     add_heldout_data_argument(parser, "--nll_data", "the nll metric")
-    parser.add_argument("--tasks", type=list[str] | None, default=None, help="primitive tasks (default: all)")
-    parser.add_argument("--depths", type=list[int] | None, default=None, help="assignment depths (default: all)")
-    parser.add_argument("--n_items", type=int, default=200, help="test items per task@depth")
+    parser.add_argument(
+        "--tasks", type=str_list, default=None, help="primitive tasks, e.g. copy_random,assign_basic (all)"
+    )
+    parser.add_argument("--depths", type=int_list, default=None, help="assignment depths, e.g. 0,1 (default: all)")
+    parser.add_argument("--n_items", type=int, default=DEFAULT_ITEMS, help="test items per task@depth")
     parser.add_argument("--shots", type=int, default=5, help="solved examples before each query")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -50,9 +54,9 @@ def parse_block(text: str) -> tuple[int, int]:
 
 def main(argv: list[str]) -> None:
     """Load the checkpoint, sweep the extra passes, write JSON + PNG and print a table."""
+    cfg = build_parser().parse_args(argv)
     from ..eval.repeat_sweep import nll_measure, primitives_measure, repeat_sweep, write_sweep
 
-    cfg = build_parser().parse_args(argv)
     unknown = [m for m in cfg.metrics if m not in METRICS]
     if unknown or not cfg.metrics:
         raise ConfigError(f"--metrics={cfg.metrics} is not allowed: choose from {', '.join(METRICS)}")
@@ -85,19 +89,23 @@ def main(argv: list[str]) -> None:
         )
     result = repeat_sweep(loaded.model, start, end, cfg.max_extra, measures, seq_len=loaded.model.config.max_seq_len)
     result["ckpt_path"] = loaded.source
-    title = f"{Path(loaded.source).name}: block {start}:{end}"
+    from ..run_label import checkpoint_label
+
+    label = checkpoint_label(loaded.source, loaded.info.get("global_step"))
+    title = f"Block repetition of {label}: plan positions {start}..{end - 1}"
     if "primitives" in cfg.metrics:
         result["scoring"] = cfg.scoring
         title += f" ({cfg.scoring} scoring)"
     json_path, png_path = write_sweep(result, cfg.out, title=title)
+    keys = [k for k in ("nll", "primitives_mean") if k in result["rows"][0]]
     print(
         "| extra passes | effective depth | "
-        + " | ".join(k for k in ("nll", "primitives_mean") if k in result["rows"][0])
+        + " | ".join({"nll": "nll", "primitives_mean": "primitives_mean (%)"}[k] for k in keys)
         + " |"
     )
     print("|---:|---:|" + "---:|" * sum(k in result["rows"][0] for k in ("nll", "primitives_mean")))
     for row in result["rows"]:
-        values = " | ".join(f"{row[k]:.4f}" for k in ("nll", "primitives_mean") if k in row)
+        values = " | ".join(f"{row[k]:.4f}" if k == "nll" else f"{100 * row[k]:.2f}" for k in keys)
         print(f"| {row['extra']} | {row['depth']} | {values} |")
     if "primitives" in cfg.metrics:
         print(f"primitives: {cfg.scoring} scoring")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from jsonargparse import ArgumentParser
 
+from ._common import split_list
+
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="lightning_iter report", description=__doc__.splitlines()[0])
@@ -32,7 +34,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> None:
     cfg = build_parser().parse_args(argv)
     paths = list(cfg.results)  # nargs="+": the parser already asks for at least one
-    labels = None if cfg.labels is None else [s.strip() for s in cfg.labels.split(",")]
+    labels = None if cfg.labels is None else split_list(cfg.labels)
     from ..eval.paper_report import build_report
 
     done = build_report(paths, cfg.out, labels, cfg.category)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
-from ._common import add_model_arguments, load_from_arguments
-from .eval import parse_list
+from ..eval.protocol import DEFAULT_ITEMS
+from ._common import add_model_arguments, load_from_arguments, parse_list
 
 
 def build_parser() -> ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--epochs", type=int, default=3, help="passes over the N examples")
     parser.add_argument("--batch_size", type=int, default=16, help="fine-tuning batch size")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (constant)")
-    parser.add_argument("--n_items", type=int, default=100, help="test items per depth after each N")
+    parser.add_argument("--n_items", type=int, default=DEFAULT_ITEMS, help="test items per depth after each N")
     parser.add_argument(
         "--untie",
         type=bool,
@@ -70,10 +70,18 @@ def main(argv: list[str]) -> None:
     result.update(ckpt_path=cfg.ckpt_path, repeat=cfg.repeat)
     out = Path(cfg.out)
     json_path = report.write_json(out / "sft_sweep.json", result)
-    title = f"SFT on {cfg.task}: {Path(cfg.ckpt_path).name}" + (" (untied)" if cfg.untie else "")
-    title += f" ({cfg.scoring} scoring)"
+    from ..run_label import checkpoint_label
+
+    title = f"SFT on {cfg.task}: {checkpoint_label(cfg.ckpt_path, loaded.info.get('global_step'), cfg.repeat)}"
+    title += (" (untied)" if cfg.untie else "") + f" ({cfg.scoring} scoring)"
     png_path = report.line_chart(
-        result["curves"], out / "sft_sweep.png", title, "fine-tuning examples N", chance=result["chance"]
+        result["curves"],
+        out / "sft_sweep.png",
+        title,
+        "fine-tuning examples N (log scale)",
+        chance=result["chance"],
+        logx=True,
+        n_items=cfg.n_items,
     )
     names = list(result["curves"])
     print("| N | " + " | ".join(f"{n} acc %" for n in names) + " | final train loss |")

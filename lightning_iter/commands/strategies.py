@@ -1,17 +1,19 @@
-"""`lightning_iter strategies`: list the registered depth strategies (built-in and installed plugins)."""
+"""`lightning_iter strategies`: the registered depth strategies (built-in and installed plugins), each with its
+parameters, their defaults and one line of doc."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 
 def main(argv: Sequence[str]) -> None:
     from jsonargparse import ArgumentParser
 
-    from ..depth import list_strategies, strategy_class
+    from ._catalog import as_json, catalog, describe
 
-    ArgumentParser(prog="lightning_iter strategies", description=__doc__.splitlines()[0]).parse_args(list(argv))
-    for name in list_strategies():
-        cls = strategy_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"{name:12s} {cls.__module__}.{cls.__qualname__}  {doc}")
+    parser = ArgumentParser(prog="lightning_iter strategies", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=bool, default=False, help="print the listing as JSON")
+    cfg = parser.parse_args(list(argv))
+    infos = catalog()
+    print(json.dumps(as_json(infos), indent=2) if cfg.json else describe(infos))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jsonargparse import ArgumentParser
 
 from ..errors import ConfigError
+from ._common import join_items
 
 
 def build_parser() -> ArgumentParser:
@@ -43,12 +44,12 @@ def main(argv: list[str]) -> None:
         if not args.out:
             raise ConfigError("--out is empty: give the path of the tokenizer.json to write")
         tokenizer = train_bpe(
-            args.files,
+            join_items(args.files),
             args.vocab_size,
             field=args.field,
             txt_split=args.txt_split,
             min_frequency=args.min_frequency,
-            special_tokens=args.special_tokens,
+            special_tokens=join_items(args.special_tokens),
         )
         path = save_tokenizer(tokenizer, args.out)
         print(

@@ -34,6 +34,7 @@ from ..atomic import remove_stale_staging, replace_dir, staging_dir
 from ..errors import ConfigError, check_int
 from .documents import check_input, file_kind, find_inputs, iter_documents
 from .manifest import MANIFEST, MANIFEST_VERSION, existing_manifest, is_url, tokenizer_fingerprint, write_manifest
+from .object_store import allow_plain_http_endpoint
 from .tokenizer import Tokenizer
 
 ENCODE_BATCH = 256
@@ -285,6 +286,8 @@ def prepare_dataset(
     signatures = [file_signature(p) for p in paths]
     key = prepare_key(signatures, tokenizer, seq_len, field, txt_split, encoding)
     remote = is_url(out)
+    if remote:
+        allow_plain_http_endpoint()  # a local S3 API (MinIO, moto) over http: object_store.py
     final = None if remote else Path(out).resolve()
     if final is not None:
         remove_stale_staging(final)  # left by a killed run (ours only: `atomic.stale_temps`)

@@ -42,6 +42,9 @@ def open_blocks(path: str, block_size: int, cache_dir: str | None = None, max_ca
     from litdata import StreamingDataset
     from litdata.streaming.item_loader import TokensLoader
 
+    from .object_store import allow_plain_http_endpoint
+
+    allow_plain_http_endpoint()  # a local S3 API (MinIO, moto) over http: object_store.py
     kwargs: dict[str, Any] = {"item_loader": TokensLoader(block_size=block_size), "max_cache_size": max_cache_size}
     if cache_dir is not None:
         kwargs["cache_dir"] = cache_dir

@@ -49,6 +49,30 @@ class ByteTokenizer:
     def to_spec(self) -> dict[str, Any]:
         return {"kind": "bytes"}
 
+    def to_tokenizer_json(self) -> str:
+        """This tokenizer as a Hugging Face `tokenizer.json` (same ids, specials and decode), so exports load with
+        `AutoTokenizer`: byte-level BPE without merges over GPT-2's byte alphabet, one token per byte."""
+        from tokenizers import AddedToken, decoders, models, pre_tokenizers
+        from tokenizers import Tokenizer as Backend
+
+        vocab = {char: byte for byte, char in _byte_alphabet().items()}
+        backend = Backend(models.BPE(vocab=vocab, merges=[]))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in BYTE_SPECIALS])
+        return backend.to_str()
+
+
+BYTE_SPECIALS = ("<pad>", "<bos>", "<eos>")  # ids 256, 257, 258 in `ByteTokenizer.to_tokenizer_json`
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map (the `ByteLevel` pre-tokenizer's alphabet, in byte order)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), 256)]
+    shifted = [b for b in range(256) if b not in printable]
+    chars = {b: chr(b) for b in printable} | {b: chr(256 + n) for n, b in enumerate(shifted)}
+    return dict(sorted(chars.items()))
+
 
 SPEC_BUILDERS: dict[str, Callable[[dict[str, Any]], Tokenizer]] = {"bytes": lambda spec: ByteTokenizer()}
 

@@ -3,12 +3,12 @@
 New layers are deep copies of existing ones; each copied parameter's optimizer state (AdamW
 `exp_avg`, `exp_avg_sq`, `step`, or whatever the optimizer keeps) is deep-copied to its copy, which
 joins the source's parameter group. Everything new is built before anything is changed, so a failure
-leaves model and optimizer as they were.
+leaves model and optimizer as they were. Under FSDP2 the copies are sharded layers filled shard by shard
+and the root's FSDP state is refreshed to include them (`depth/sharded.py`).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import torch
@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..model.plan import identity_plan, is_identity
 from ..model.transformer import Transformer
+from .sharded import copy_layer, copy_state, refresh_root
 
 
 def grow_layers(
@@ -40,7 +41,7 @@ def grow_layers(
     if not 0 <= insert_at <= n:
         raise ConfigError(f"growth insert position {insert_at} is out of range: allowed 0..{n}")
 
-    copies = [copy.deepcopy(model.layers[index]) for index in sources]
+    copies = [copy_layer(model, model.layers[index]) for index in sources]
     pairs = [
         (src, new)
         for index, layer in zip(sources, copies)
@@ -59,11 +60,12 @@ def grow_layers(
                 )
             group_of[id(new)] = owner[id(src)]
             if src in optimizer.state:
-                new_state[new] = copy.deepcopy(optimizer.state[src])
+                new_state[new] = copy_state(optimizer.state[src])
 
     layers = list(model.layers)
     layers[insert_at:insert_at] = copies
     model.replace_layers(layers, identity_plan(len(layers)))
+    refresh_root(model)
     if optimizer is not None:
         for _, new in pairs:
             optimizer.param_groups[group_of[id(new)]]["params"].append(new)
@@ -76,8 +78,9 @@ def untie_layers(model: Transformer) -> Transformer:
     """Give every plan position its own deep copy of its layer (plan becomes 0..depth-1): same function, untied
     weights (the seeds' "untied during fine-tuning" looped models, seed 000 App. H.1). Growth-like: it creates
     unique layers; call it before building an optimizer (no optimizer state is carried)."""
-    layers = [copy.deepcopy(model.layers[i]) for i in model.plan]
+    layers = [copy_layer(model, model.layers[i]) for i in model.plan]
     model.replace_layers(layers, identity_plan(len(layers)))
+    refresh_root(model)
     return model
 
 

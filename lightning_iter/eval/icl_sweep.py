@@ -108,6 +108,7 @@ def icl_sweep(
         "limit": limits,
         "curves": curves,
         "chance": {key(t, d): chance(t) for t, d in pairs},
+        "accuracy_unit": "fraction",  # curves and chance are 0..1; tables and figures show %
         "n_items": n_items,
         "seed": seed,
         "scoring": scoring,

@@ -30,10 +30,9 @@ from ..data.primitives import ASSIGN_DEPTHS, COPY_TASKS, MAX_SHOTS, TASKS, Probl
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, check_choice, check_int
 from . import report
+from .protocol import DEFAULT_ITEMS, TEST_NAMESPACE
 from .scoring import context_window, encode_pair, score_requests
 
-TEST_NAMESPACE = "primitives-test"
-DEFAULT_ITEMS = 1000
 SHOT_SEPARATOR = "\n\n"
 SCORING = ("lm_eval", "eos")
 """Choice scoring: `lm_eval` (default, the papers' harness: `" " + choice`), `eos` (`" " + choice` + EOS)."""
@@ -239,6 +238,7 @@ def evaluate_primitives(
         "predictions": predictions,
         "n_items": n_items,
         "chance": chances,
+        "accuracy_unit": "fraction",  # accuracy, mean, per_task and chance are 0..1; tables and figures show %
         "shots": shots,
         "seed": seed,
         "scoring": scoring,

@@ -74,7 +74,25 @@ def repeat_sweep(
             for measure in measures:
                 row.update(measure(model))
         rows.append(row)
-    return {"block": [start, end], "base_plan": list(base), "n_unique": model.n_unique, "rows": rows}
+    return {
+        "block": [start, end],
+        "base_plan": list(base),
+        "n_unique": model.n_unique,
+        "rows": rows,
+        "accuracy_unit": "fraction",  # primitives and primitives_mean are 0..1; tables and figures show %
+    }
+
+
+def _chance_lines(ax: Any, names: list[str]) -> None:
+    """A dotted chance level per distinct value among the `task@depth` curves, in the legend (% of items)."""
+    from .primitives import chance
+
+    levels: dict[float, list[str]] = {}
+    for name in names:
+        levels.setdefault(chance(name.split("@")[0]), []).append(name.split("@")[0])
+    for level, tasks in sorted(levels.items()):
+        label = f"chance {100 * level:.0f} % ({', '.join(dict.fromkeys(tasks))})"
+        ax.axhline(100 * level, color="grey", linestyle=":", linewidth=1, label=label)
 
 
 def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") -> tuple[Path, Path]:
@@ -96,9 +114,11 @@ def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") ->
     for ax, key in zip(axes[0], panels):
         if key == "primitives_mean":
             for name in rows[0]["primitives"]:
-                ax.plot(extras, [row["primitives"][name] for row in rows], marker=".", alpha=0.5, label=name)
-            ax.plot(extras, [row[key] for row in rows], marker="o", color="black", linewidth=2, label="mean")
-            ax.set_ylabel("reasoning-primitive accuracy")
+                ax.plot(extras, [100 * row["primitives"][name] for row in rows], marker=".", alpha=0.5, label=name)
+            ax.plot(extras, [100 * row[key] for row in rows], marker="o", color="black", linewidth=2, label="mean")
+            _chance_lines(ax, list(rows[0]["primitives"]))
+            ax.set_ylabel("reasoning-primitive accuracy (%)")
+            ax.set_ylim(0, 100)
             ax.legend(fontsize=7)
         else:
             ax.plot(extras, [row[key] for row in rows], marker="o")
@@ -106,7 +126,7 @@ def write_sweep(result: dict[str, Any], out_dir: str | Path, title: str = "") ->
         ax.set_xlabel(f"extra passes of plan positions {start}..{end - 1}")
         ax.set_xticks(extras)
         ax.grid(alpha=0.3)
-    fig.suptitle(title or "inference-time block repetition")
+    fig.suptitle(title or "inference-time block repetition", fontsize=10)
     fig.tight_layout()
     save_figure_atomic(fig, png_path)
     return json_path, png_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +31,28 @@ AGGREGATES = ("depth0", "all_depths")
 Table 6 / seed 000 Table 1. `all_depths`: the mean over the depths evaluated (this project's earlier number)."""
 DEEP_DEPTHS = (1, 2)
 """Variable assignment beyond depth 0 is reported in its own table (seed 000 §4, Fig. 3 right)."""
+
+
+Z95 = 1.959963984540054
+"""The two-sided 95 % quantile of the standard normal."""
+
+
+def wilson_interval(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (Wilson 1927) of a binomial proportion `correct / n`, as fractions; it stays inside
+    [0, 1], always contains the proportion and is not degenerate at 0 or n correct, unlike the normal
+    approximation. (0, 1) when n == 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def accuracy_interval(accuracy: float, n: int) -> tuple[float, float]:
+    """The 95 % Wilson interval of an accuracy measured on `n` items."""
+    return wilson_interval(accuracy * n, n)
 
 
 def _split(name: str) -> tuple[str, int]:
@@ -114,7 +137,7 @@ def caption(shots: int, n_items: int, seed: int, scoring: str = "lm_eval", aggre
         "all_depths": "task columns average the depths evaluated (aggregate all_depths)",
     }
     return (
-        f"{shots}-shot multiple choice, {n_items} items per task and depth (seed {seed}); "
+        f"Accuracy in %. {shots}-shot multiple choice, {n_items} items per task and depth (seed {seed}); "
         f"scoring {scoring}: {rule.get(scoring, scoring)}; {columns.get(aggregate, aggregate)}."
     )
 
@@ -128,29 +151,61 @@ def depth_table(accuracy: Mapping[str, float], chance: Mapping[str, float]) -> s
     return "\n".join(lines)
 
 
-def bar_chart(
-    accuracy: Mapping[str, float], chance: Mapping[str, float], path: str | Path, title: str, mean: float | None = None
-) -> Path:
-    """Bar per `task@depth` with its chance level drawn as a tick, plus the mean (default: the table's, `task_mean`)."""
+def _pyplot():  # noqa: ANN202
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def bar_chart(
+    accuracy: Mapping[str, float],
+    chance: Mapping[str, float],
+    path: str | Path,
+    title: str,
+    mean: float | None = None,
+    n_items: int | Mapping[str, int] | None = None,
+) -> Path:
+    """Bar per `task@depth` (accuracy %) with its 95 % Wilson interval over `n_items` items, its chance level as a
+    tick (in the legend), and the mean (default: the table's, `task_mean`)."""
+    plt = _pyplot()
     names = list(accuracy)
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(names) + 2), 3.6))
-    xs = range(len(names))
-    ax.bar(xs, [100 * accuracy[n] for n in names], color="tab:blue", label="accuracy")
-    ax.scatter(xs, [100 * chance[n] for n in names], marker="_", s=400, color="black", label="chance", zorder=3)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(names) + 2.5), 3.8))
+    xs = list(range(len(names)))
+    heights = [100 * accuracy[n] for n in names]
+    yerr = None
+    label = "accuracy"
+    if n_items is not None:
+        counts = [n_items[n] if isinstance(n_items, Mapping) else n_items for n in names]
+        intervals = [accuracy_interval(accuracy[n], c) for n, c in zip(names, counts)]
+        yerr = [
+            [h - 100 * lo for h, (lo, _) in zip(heights, intervals)],
+            [100 * hi - h for h, (_, hi) in zip(heights, intervals)],
+        ]
+        label = "accuracy, 95 % Wilson interval"
+    ax.bar(xs, heights, color="tab:blue", label=label, yerr=yerr, capsize=3, ecolor="0.35", error_kw={"elinewidth": 1})
+    ax.scatter(
+        xs,
+        [100 * chance[n] for n in names],
+        marker="_",
+        s=500,
+        linewidths=2.5,
+        color="tab:red",
+        label="chance",
+        zorder=3,
+    )
     if mean is None:
         mean = task_mean(accuracy)
     if mean is not None:
-        ax.axhline(100 * mean, color="tab:orange", linestyle="--", label=f"mean {100 * mean:.1f}%")
-    ax.set_xticks(list(xs), names, rotation=40, ha="right")
+        ax.axhline(100 * mean, color="tab:orange", linestyle="--", label=f"mean {100 * mean:.1f} %")
+    ax.set_xticks(xs, names, rotation=40, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -161,26 +216,42 @@ def line_chart(
     xlabel: str,
     chance: Mapping[str, float] | None = None,
     logx: bool = False,
+    n_items: int | None = None,
 ) -> Path:
-    """One line per series of (x, accuracy) points, optional dotted chance levels: the sweeps' figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    """One line per series of (x, accuracy) points (accuracy %), with 95 % Wilson intervals over `n_items` items
+    and dotted chance levels, both in the legend: the sweeps' figure. `logx`: a log x axis ticked at the x values;
+    an x = 0 point (no fine-tuning) cannot sit on it, so it becomes a dashed level of its own."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ticks: set[float] = set()
     for name, points in series.items():
-        xs, ys = zip(*points) if points else ((), ())
-        (line,) = ax.plot(xs, [100 * y for y in ys], marker="o", label=name)
+        zero = [y for x, y in points if logx and x == 0]
+        shown = [(x, y) for x, y in points if not (logx and x == 0)]
+        xs, ys = zip(*shown) if shown else ((), ())
+        ticks.update(xs)
+        yerr = None
+        if n_items is not None and ys:
+            intervals = [accuracy_interval(y, n_items) for y in ys]
+            yerr = [
+                [100 * (y - lo) for y, (lo, _) in zip(ys, intervals)],
+                [100 * (hi - y) for y, (_, hi) in zip(ys, intervals)],
+            ]
+        line = ax.errorbar(xs, [100 * y for y in ys], yerr=yerr, marker="o", capsize=3, label=name)[0]
+        colour = line.get_color()
+        if zero:
+            ax.axhline(
+                100 * zero[0], color=colour, linestyle="--", linewidth=1, label=f"{name}: N = 0 (no fine-tuning)"
+            )
         if chance and name in chance:
-            ax.axhline(100 * chance[name], color=line.get_color(), linestyle=":", linewidth=1)
+            ax.axhline(100 * chance[name], color=colour, linestyle=":", linewidth=1, label=f"{name}: chance")
     if logx:
-        ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xscale("log")
+    ax.set_xticks(sorted(ticks), [f"{x:g}" for x in sorted(ticks)])
+    ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
     return save_figure(fig, path)

@@ -168,6 +168,7 @@ def sft_sweep(
         "curves": curves,
         "final_loss": final_loss,
         "chance": {name: chance(task) for name in names},
+        "accuracy_unit": "fraction",  # curves and chance are 0..1; tables and figures show %
         "untie": untie,
         "plan": list(model.plan),
         "shots": shots,

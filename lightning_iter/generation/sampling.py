@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ..errors import check_float, check_int
@@ -21,9 +23,12 @@ def sample_next(
     temperature: float = 0.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> torch.Tensor:
-    """Token ids [batch] from last-position logits [batch, vocab]; `temperature == 0` is greedy (argmax)."""
+    """Token ids [batch] from last-position logits [batch, vocab]; `temperature == 0` is greedy (argmax).
+
+    `generator`: one for the batch, or one per row, so a row's draws do not depend on the other rows.
+    """
     check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return logits.argmax(dim=-1)
@@ -38,4 +43,8 @@ def sample_next(
         sorted_scores = sorted_scores.masked_fill(drop, float("-inf"))
         scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
     probs = scores.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if len(generator) != probs.shape[0]:
+        raise ValueError(f"got {len(generator)} generators for {probs.shape[0]} rows")
+    return torch.cat([torch.multinomial(row[None], 1, generator=g)[:, 0] for row, g in zip(probs, generator)])

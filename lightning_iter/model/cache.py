@@ -64,6 +64,30 @@ class KVSlot:
         self.v[:, :, start:end] = other.v[:, :, start:end]
         self.length = max(self.length, end)
 
+    def write_rows(self, rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int) -> None:
+        """Store k/v [batch, kv_heads, n, head_dim] at positions start..start+n-1 of the rows where `rows` is True
+        (a sequence that exited a loop early keeps the keys/values of its last pass: `generation.adaptive`)."""
+        end = start + k.shape[2]
+        if self.k is None or end > self.k.shape[2]:
+            self._grow(k, v, end)
+        assert self.k is not None and self.v is not None
+        self.k[rows, :, start:end] = k[rows]
+        self.v[rows, :, start:end] = v[rows]
+        self.length = max(self.length, end)
+
+    def attention_mask(self, seq: int, keys: int, device: torch.device) -> torch.Tensor | None:
+        """Causal mask [batch, 1, seq, keys] that hides left padding (`KVCache.pad`); None without padding.
+
+        A padding query sees itself only, so its (unused) output stays finite and no real token sees padding.
+        """
+        pad = self._cache.pad
+        if pad is None:
+            return None
+        rows = torch.arange(seq, device=device)[:, None] + self.offset
+        cols = torch.arange(keys, device=device)[None, :]
+        real = cols[None] >= pad.to(device)[:, None, None]
+        return ((cols <= rows)[None] & (real | (cols == rows)[None]))[:, None]
+
     def nbytes(self) -> int:
         if self.k is None or self.v is None:
             return 0
@@ -73,15 +97,19 @@ class KVSlot:
 class KVCache:
     """The cache of one generation: slots keyed by plan position (`per_pass`) or unique layer (`shared`).
 
-    `position` counts the tokens already cached; `Transformer.forward_cached` advances it.
+    `position` counts the tokens already cached; `Transformer.forward_cached` advances it. `pad` [batch]: left
+    padding per row of a batch of prompts of different lengths (positions and attention then start per row).
     """
 
-    def __init__(self, plan: Iterable[int], mode: str = "per_pass", max_len: int | None = None) -> None:
+    def __init__(
+        self, plan: Iterable[int], mode: str = "per_pass", max_len: int | None = None, pad: torch.Tensor | None = None
+    ) -> None:
         check_choice("cache", mode, CACHE_MODES)
         self.plan = tuple(plan)
         self.mode = mode
         self.max_len = max_len
         self.position = 0
+        self.pad = pad
         keys = range(len(self.plan)) if mode == "per_pass" else sorted(set(self.plan))
         self._slots = {key: KVSlot(self) for key in keys}
 
@@ -108,6 +136,8 @@ class KVCache:
         more: several continuations of one cached prefix (shared-prompt scoring, `eval.scoring`)."""
         forked = KVCache(self.plan, self.mode, self.max_len)
         forked.position = length
+        if self.pad is not None:
+            forked.pad = self.pad[torch.as_tensor(list(rows), dtype=torch.long, device=self.pad.device)]
         for name, slot in self._slots.items():
             if slot.k is None or slot.v is None:
                 continue

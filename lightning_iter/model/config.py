@@ -27,6 +27,9 @@ class ModelConfig:
     init_std: float = 0.02
     kernels: str = "auto"
     ln_scaling: bool = False  # LN-Scaling (seed 004 App. E): pre-norm outputs at plan position l times 1/sqrt(l)
+    # recompute each plan position's activations in backward instead of keeping them (memory for compute); changes
+    # neither the weights' shapes nor the function, so it may change at resume (docs/scaling.md)
+    activation_checkpointing: bool = False
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -50,6 +53,7 @@ class ModelConfig:
             )
         check_choice("model.kernels", self.kernels, KERNEL_CHOICES)
         check_choice("model.ln_scaling", self.ln_scaling, (False, True))
+        check_choice("model.activation_checkpointing", self.activation_checkpointing, (False, True))
         for field in ("rope_theta", "norm_eps", "init_std"):
             check_float(f"model.{field}", getattr(self, field), above=0)
 

@@ -3,7 +3,8 @@
 Import reads `config.json` and the safetensors weights (one file, or shards listed by
 `model.safetensors.index.json`) tensor by tensor straight into parameters allocated once, so the
 peak memory stays near the model's own size. Layers our export unrolled from a plan that reuses them
-(`model.export`, recorded under `config["lightning_iter"]`) are tied again.
+(`model.export`, recorded under `config["lightning_iter"]`) are tied again; a `remote_code` export
+(`model_type: lightning_iter`) stores each unique layer once and its plan in config.json.
 Plain torch + json: this module never imports `transformers`.
 """
 
@@ -25,13 +26,15 @@ from .transformer import Transformer
 
 ARCHITECTURE = "LlamaForCausalLM"
 MODEL_TYPE = "llama"
+REMOTE_ARCHITECTURE = "LightningIterForCausalLM"  # our export's `remote_code` format (model/hf_remote/)
+REMOTE_MODEL_TYPE = "lightning_iter"
 EXTRA_KEY = "lightning_iter"  # our extra field in config.json: the plan that ties the exported copies
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 # Config fields our model can override when importing (they do not change the weights' shapes).
-IMPORT_OVERRIDES = ("kernels", "max_seq_len", "init_std", "name")
+IMPORT_OVERRIDES = ("kernels", "max_seq_len", "init_std", "name", "activation_checkpointing")
 
 _SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -171,6 +174,22 @@ def config_from_hf(data: dict[str, Any], source: str = "config.json") -> ModelCo
         raise ConfigError(f"{source}: {message}") from None
 
 
+def _remote_plan(data: dict[str, Any], source: str) -> tuple[dict[str, Any], int, Plan]:
+    """A `remote_code` export's config as the Llama config of its unique layers, their count and the plan."""
+    n_unique, plan = data.get("num_unique_layers"), data.get("plan")
+    if not isinstance(n_unique, int) or isinstance(n_unique, bool) or n_unique < 1 or not isinstance(plan, list):
+        raise CheckpointError(
+            f"{source}: a model_type={REMOTE_MODEL_TYPE!r} config needs 'num_unique_layers' (a positive int) and "
+            f"'plan' (a list of layer indices); it has num_unique_layers={n_unique!r}, plan={plan!r}"
+        )
+    try:
+        plan = validate_plan(plan, n_unique, "plan")
+    except PlanError as err:
+        raise CheckpointError(f"{source}: {err}") from None
+    llama = {**data, "architectures": [ARCHITECTURE], "model_type": MODEL_TYPE, "num_hidden_layers": n_unique}
+    return llama, n_unique, plan
+
+
 def _tied_plan(data: dict[str, Any], source: str) -> tuple[int, Plan] | None:
     """(unique layers, plan) recorded by our export, or None when the directory holds a plain model."""
     extra = data.get(EXTRA_KEY)
@@ -278,21 +297,25 @@ def load_hf(
         raise CheckpointError(f"hf:{path} is not a directory: give a local Hugging Face model directory")
     source = str(directory / CONFIG_FILE)
     data = _read_json(directory / CONFIG_FILE, "config.json")
-    config = config_from_hf(data, source)
+    remote = _remote_plan(data, source) if data.get("model_type") == REMOTE_MODEL_TYPE else None
+    config = config_from_hf(data if remote is None else remote[0], source)
     bad = sorted(set(overrides) - set(IMPORT_OVERRIDES))
     if bad:
         raise ConfigError(
             f"override {bad[0]!r} cannot change an imported model: allowed are {', '.join(IMPORT_OVERRIDES)}"
         )
     config = replace(config, **overrides)
-    tied = _tied_plan(data, source) if retie else None
+    tied = _tied_plan(data, source) if retie and remote is None else None
     n_unique, plan = tied if tied is not None else (config.n_layers, identity_plan(config.n_layers))
+    stored = plan  # which unique layer each stored `model.layers.i` is
+    if remote is not None:  # each unique layer stored once, the plan in config.json
+        n_unique, plan, stored = remote[1], remote[2], identity_plan(remote[1])
     config = replace(config, n_layers=n_unique)
     with torch.device("meta"):
         model = Transformer(config, plan)
     targets = model.state_dict()
     layer_keys = list(model.layers[0].state_dict())
-    names = _hf_names(config, plan, layer_keys)
+    names = _hf_names(config, stored, layer_keys)
     files = _weight_files(directory)
     where: dict[str, _SafetensorsFile] = {}
     unexpected = []
@@ -306,7 +329,7 @@ def load_hf(
     missing = [name for name in names if name not in where]
     if missing or unexpected:
         raise CheckpointError(
-            f"hf:{directory} does not match its config.json ({len(plan)} layers, "
+            f"hf:{directory} does not match its config.json ({len(stored)} layers, "
             f"tie_word_embeddings={config.tie_embeddings}): missing tensors {missing[:3]}, "
             f"unexpected tensors {unexpected[:3]}"
         )
@@ -336,7 +359,11 @@ def load_hf(
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
         raise RuntimeError(f"import left tensors {leftover[:3]} on the meta device")
-    info = {"hf_config": data, "retied": tied is not None, "dtype": DTYPE_NAMES.get(dtype, str(dtype))}
+    info = {
+        "hf_config": data,
+        "retied": tied is not None or remote is not None,
+        "dtype": DTYPE_NAMES.get(dtype, str(dtype)),
+    }
     return model.eval(), info
 
 

@@ -93,7 +93,10 @@ class Attention(nn.Module):
         if kv_cache is not None:
             offset = kv_cache.offset
             k, v = kv_cache.write(k, v)  # keys/values of positions 0 .. offset + seq - 1
-        if offset == 0:
+        padded = None if kv_cache is None else kv_cache.attention_mask(seq, k.shape[2], x.device)
+        if padded is not None:  # a batch of left-padded prompts (generation.generate)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=padded, enable_gqa=gqa)
+        elif offset == 0:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         else:
             mask = None
@@ -170,6 +173,7 @@ class DecoderLayer(nn.Module):
         a = self.self_attn(rms_norm(x, attn_gain, attn_norm.eps, attn_norm.kernels), cos, sin, kv_cache=kv_cache)
         if keep_attn is not None:
             a = a * _per_position(keep_attn, a)
+        a = a.to(x.dtype)  # under autocast (bf16-mixed) a is bf16 and the residual stream stays fp32; else a no-op
         normed, hidden = fused_add_rms_norm(a, x, mlp_gain, norm.eps, norm.kernels)
         m = self.mlp(normed)
         out = hidden + m

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from ..errors import PlanError, check_int
@@ -32,6 +33,17 @@ class DepthStep(NamedTuple):
     attn: torch.Tensor | None  # a_i (only with parts=True)
     mlp: torch.Tensor | None  # m_i (only with parts=True)
     out: torch.Tensor  # h_{i+1} = (h_i + a_i) + m_i, the residual leaving depth i
+
+
+def _call(layer: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    return layer(*args, **kwargs)
+
+
+def checkpointed(layer: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """Run `layer` under non-reentrant activation checkpointing: only its inputs are kept, the rest is recomputed in
+    backward. Called once per plan position, so a looped layer is recomputed once per pass; reentrant checkpointing
+    would mark a tied weight's gradient ready twice under DDP (DESIGN.md §6), hence `use_reentrant=False`."""
+    return torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False, **kwargs)
 
 
 class Transformer(nn.Module):
@@ -187,6 +199,7 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.check_plan(plan)
         layers = self.layers
+        run = checkpointed if self.checkpoints_activations(cache) else _call
         for depth in range(start, stop):
             index = plan[depth]
             slot = None if cache is None else cache.slot(depth)
@@ -194,14 +207,21 @@ class Transformer(nn.Module):
             scale = self.norm_scale(depth)
             # the layer module itself is called, so per-layer torch.compile (compile_layers) stays in use
             if parts:
-                a, m, out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, parts=True, norm_scale=scale)
+                a, m, out = run(
+                    layers[index], hidden, cos, sin, kv_cache=slot, keep_attn=mask, parts=True, norm_scale=scale
+                )
             else:
                 a = m = None
-                out = layers[index](hidden, cos, sin, kv_cache=slot, keep_attn=mask, norm_scale=scale)
+                out = run(layers[index], hidden, cos, sin, kv_cache=slot, keep_attn=mask, norm_scale=scale)
             if keep is not None:
                 out = keep_contribution(hidden, out, keep.get(depth))
             yield DepthStep(depth, index, hidden, a, m, out)
             hidden = out
+
+    def checkpoints_activations(self, cache: KVCache | None = None) -> bool:
+        """Whether `walk` recomputes each depth in backward: `activation_checkpointing` is on, the model is training
+        with grad enabled and no KV cache is being filled (evaluation and generation keep nothing to recompute)."""
+        return self.config.activation_checkpointing and self.training and torch.is_grad_enabled() and cache is None
 
     def norm_scale(self, depth: int) -> float:
         """Factor on the pre-norm outputs at effective depth `depth` (0-based): 1/sqrt(depth + 1) under LN-Scaling

@@ -71,6 +71,8 @@ def test_block_boundaries_come_from_the_plan_and_the_growth_block():
     assert block_boundaries((0, 1, 2, 3), {"name": "baseline", "block_size": 2}) == ((), "baseline")
     # a --repeat on a grown model: the loop's passes are what the plan shows
     assert block_boundaries((0, 1, 2, 1, 2), {"name": "lidas", "block_size": 1}) == ((1, 3), "looped")
+    # a block of 4 run 7 times: its passes, not every shifted or doubled view of the loop (every depth)
+    assert block_boundaries((0, 1) + (2, 3, 4, 5) * 7 + (6, 7), None) == (tuple(range(2, 31, 4)), "looped")
 
 
 def test_labels_default_to_unique_stems():

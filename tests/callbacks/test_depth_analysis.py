@@ -24,7 +24,11 @@ def test_analyses_follow_growth_and_reach_tensorboard(tmp_path):
     events = EventAccumulator(logger.log_dir)
     events.Reload()
     assert [e.step for e in events.Scalars("analysis/depth_score")] == [2, 4, 6]
-    assert "analysis/depth_score_weight/depth_02" in events.Tags()["scalars"]
+    assert not [tag for tag in events.Tags()["scalars"] if "/depth_0" in tag]  # not one tag per depth
+    assert "analysis/per_depth/depth_score_weight" in events.Tags()["images"]  # one figure per metric
+    assert [e.step for e in events.Images("analysis/per_depth/depth_score_weight")] == [2, 4, 6]
+    assert [step for step, _ in callback.curves["depth score weight"]] == [2, 4, 6]
+    assert [len(values) for _, values in callback.curves["depth score weight"]] == depths
     assert "analysis/similarity" in events.Tags()["images"]
     assert (tmp_path / "tb" / "version_0" / "analysis" / "step_6" / "index.md").is_file()
 

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_iter.errors import CheckpointError
 from lightning_iter.lr_schedule import wsd_factor
 from lightning_iter.module import LanguageModel
-from tests.helpers import Recorder, small_data, small_lm, trainer
+from tests.helpers import MemoryLogger, Recorder, small_data, small_lm, trainer
 
 GROW = {"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 6}  # stages [1, 2, 3]: growth at steps 1, 3
 
@@ -155,9 +155,9 @@ def test_loop_logs_unique_and_effective_parameters_and_inference_flops():
     from lightning_iter.model import inference_flops_per_token
 
     lm = small_lm({"name": "loop", "layers": 2, "repeats": 3}, n_layers=2)
-    run = trainer(max_steps=2, log_every_n_steps=1)
-    run.fit(lm, small_data())
-    logged = run.logged_metrics
+    logger = MemoryLogger()
+    trainer(max_steps=2, log_every_n_steps=1, logger=logger).fit(lm, small_data())
+    logged = logger.steps[1]  # what the logger got on the last step (global step 2)
     per_layer = sum(p.numel() for p in lm.model.layers[0].parameters())
     assert logged["depth/effective_params"] - logged["depth/unique_params"] == pytest.approx(4 * per_layer)
     assert logged["flops/inference_per_token"] == pytest.approx(inference_flops_per_token(lm.model.config, 6, 16))
@@ -188,3 +188,24 @@ def test_the_retrofit_switch_is_announced_not_warned(recwarn, caplog):
     assert lm.model.plan == (0, 1, 2, 1, 2)
     assert "step 5: retrofitted recurrence, plan positions 1..2 x2: plan 0 1 2 1 2" in caplog.text
     assert not [w for w in recwarn if "depth strategy's plan" in str(w.message)]
+
+
+@pytest.mark.parametrize("name", ["DepthAnalysis", "PrimitivesEval"])
+def test_rank_zero_model_callbacks_are_rejected_under_fsdp2_at_setup(name):
+    """They run the model on rank 0 alone: under FSDP2 that would wait forever for the other ranks' all-gathers."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.strategies import DDPStrategy, ModelParallelStrategy
+
+    import lightning_iter.callbacks as callbacks
+    from lightning_iter.distributed_checkpoint import ShardedCheckpointStrategy
+    from lightning_iter.errors import ConfigError
+
+    callback = getattr(callbacks, name)()
+    lm = small_lm({"name": "baseline"}, n_layers=2)
+    for strategy in (ModelParallelStrategy(), ShardedCheckpointStrategy()):
+        expected = rf"{name} is not supported with trainer.strategy={type(strategy).__name__} \(FSDP2\)"
+        with pytest.raises(ConfigError, match=expected):
+            callback.setup(SimpleNamespace(strategy=strategy), lm, "fit")
+        callback.setup(SimpleNamespace(strategy=strategy), lm, "validate")  # it runs only in fit: nothing to refuse
+    callback.setup(SimpleNamespace(strategy=DDPStrategy()), lm, "fit")  # whole weights on every rank: allowed

@@ -26,9 +26,9 @@ LIBRARY = {
 NO_LIBRARY = {
     "fit": "LightningCLI over module.LanguageModel",
     "validate": "LightningCLI (commands.fit)",
-    "test": "LightningCLI (commands.fit)",
     "strategies": "lists the depth registry",
     "bench": "runs a script of benchmarks/",
+    "consolidate": "distributed_checkpoint.py (named for the checkpoint format it reads)",
     "report": "eval/paper_report.py (the stem report is eval/report.py, the one-run table writer it uses)",
 }
 
@@ -88,3 +88,9 @@ def test_fit_keeps_sys_argv_and_silences_only_the_args_warning(monkeypatch):
         run_lightning("fit", ["--config", "x.yaml"])
     assert seen == {"argv": command_line, "args": ["fit", "--config", "x.yaml"]}
     assert [str(w.message) for w in caught] == ["another warning"]
+
+
+def test_the_removed_test_verb_names_what_to_use(capsys):
+    """`test` had no test split to run on (issue 17 item 1): one line naming the command that gives held-out loss."""
+    assert "test" not in VERBS and main(["test", "--config", "x.yaml"]) == 2
+    assert "`test` is not a command: there is no test split" in capsys.readouterr().err

@@ -33,8 +33,10 @@ def test_export_imports_back_to_the_same_model(checkpoint, tmp_path, capsys):
     out = tmp_path / "hf"
     assert main(["export", "--ckpt_path", str(checkpoint), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"wrote {out.resolve()}" in printed and "has no tokenizer.json" in printed
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "generation_config.json"}
+    assert f"wrote {out.resolve()}" in printed and "has no tokenizer.json" not in printed
+    assert {p.name for p in out.iterdir()} == {
+        "config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"
+    }  # fmt: skip
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and config["eos_token_id"] == ByteTokenizer.eos_id
     assert config["lightning_iter"]["tokenizer"] == {"kind": "bytes"}
@@ -83,4 +85,42 @@ def test_export_errors_are_one_line(checkpoint, tmp_path, capsys):
     assert (taken / "keep.txt").read_text() == "mine"
     assert main(["export", "--ckpt_path", f"hf:{tmp_path / 'missing'}", "--out", str(tmp_path / "x")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_remote_code_export_keeps_the_plan_and_shards(checkpoint, tmp_path, capsys):
+    out = tmp_path / "remote"
+    argv = ["export", "--ckpt_path", str(checkpoint), "--repeat", "1:3x2", "--out", str(out)]
+    assert main([*argv, "--format", "remote_code", "--max_shard_size", "40KB"]) == 0
+    printed = capsys.readouterr().out
+    assert "stored once (trust_remote_code model LightningIterForCausalLM, effective depth 7)" in printed
+    assert "shards of at most 40KB + model.safetensors.index.json" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["plan"] == [0, 1, 2, 1, 2, 1, 2] and config["auto_map"]["AutoModelForCausalLM"].startswith(
+        "modeling_lightning_iter."
+    )
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert {name.split(".")[2] for name in index["weight_map"] if ".layers." in name} == {"0", "1", "2"}
+    assert (out / "modeling_lightning_iter.py").is_file() and (out / "tokenizer.json").is_file()
+    # what transformers 4.x needs: a tokenizer class for pipelines, no token_type_ids for generate
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert tokenizer_config["model_input_names"] == ["input_ids", "attention_mask"]
+    original, imported = load_model(checkpoint, repeat="1:3x2"), load_model(f"hf:{out}")
+    assert imported.model.plan == original.model.plan and imported.model.n_unique == 3
+    tokens = torch.randint(0, 259, (2, 12))
+    assert torch.equal(_logits(imported, tokens), _logits(original, tokens))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--format", "onnx"], "--format='onnx' is not allowed: choose one of llama, remote_code"),
+        (["--max_shard_size", "lots"], "--max_shard_size='lots' is not allowed: give a positive size"),
+    ],
+)
+def test_bad_export_flags_are_one_line(checkpoint, tmp_path, capsys, flags, message):
+    assert main(["export", "--ckpt_path", str(checkpoint), "--out", str(tmp_path / "x"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()

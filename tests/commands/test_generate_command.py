@@ -105,3 +105,43 @@ def test_bad_options_give_one_line_errors(looped_ckpt, capsys):
         == 2
     )
     assert "needs a KV cache" in capsys.readouterr().err
+
+
+def test_generate_batches_prompts_and_samples(looped_ckpt, capsys, tmp_path):
+    base = ["--ckpt_path", str(looped_ckpt), "--max_new_tokens", "5", "--stop_at_eos", "false"]
+    singles = []
+    for prompt in ("x = 3\n", "ab"):
+        main([*base, "--prompt", prompt])
+        singles.append(capsys.readouterr().out)
+    prompts_file = tmp_path / "prompts.json"
+    prompts_file.write_text('["ab"]')
+    main([*base, "--prompt", "x = 3\n", "--prompts_file", str(prompts_file)])
+    out, err = capsys.readouterr()
+    assert out == f"### prompt 1\n{singles[0]}### prompt 2\n{singles[1]}"
+    assert "batch 2" in err
+    sampled = [*base, "--prompt", "ab", "--temperature", "1.0"]
+    alone = []
+    for seed in (7, 8, 9):
+        main([*sampled, "--seed", str(seed)])
+        alone.append(capsys.readouterr().out)
+    main([*sampled, "--seed", "7", "--num_samples", "3"])
+    out = capsys.readouterr().out
+    assert out == "".join(f"### prompt 1, sample {k + 1} (seed {7 + k})\n{text}" for k, text in enumerate(alone))
+    assert len(set(alone)) == 3
+
+
+def test_bad_prompt_options_give_one_line_errors(looped_ckpt, capsys, tmp_path):
+    ckpt = ["generate", "--ckpt_path", str(looped_ckpt)]
+    assert cli_main([*ckpt, "--prompt", "a", "--num_samples", "2"]) == 2
+    assert "--num_samples=2 needs --temperature > 0" in capsys.readouterr().err
+    assert cli_main([*ckpt, "--prompt", "a", "--num_samples", "0", "--temperature", "1"]) == 2
+    assert "--num_samples=0" in capsys.readouterr().err
+    assert cli_main([*ckpt, "--prompts_file", str(tmp_path / "missing.txt")]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"prompt": "a"}')
+    assert cli_main([*ckpt, "--prompts_file", str(tmp_path / "bad.json")]) == 2
+    assert "must hold a JSON list of strings" in capsys.readouterr().err
+    assert cli_main(ckpt) == 2
+    assert "no prompt" in capsys.readouterr().err
+    assert cli_main([*ckpt, "--prompt", "a", "--adaptive_threshold", "0.1", "--adaptive_prefill", "x"]) == 2
+    assert "--adaptive_prefill='x' is not allowed" in capsys.readouterr().err

@@ -240,7 +240,7 @@ def test_cli_fit_takes_the_vocabulary_from_the_prepared_data(corpus, tmp_path):
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["fit", "--config", str(path)]) == 0
-    loaded = load_model(next((tmp_path / "checkpoints").rglob("*.ckpt")))  # checkpoints/version_0/
+    loaded = load_model(next((tmp_path / "fit" / "checkpoints").glob("*.ckpt")))  # run dir: <root>/<config stem>
     assert loaded.model.config.vocab_size == 320  # the preset's 260 was replaced by the tokenizer's
     assert isinstance(loaded.tokenizer, HFTokenizer)
     assert loaded.tokenizer.encode("the cat sat") == corpus["tokenizer"].encode("the cat sat")

@@ -203,3 +203,43 @@ def test_lightning_iter_lm_eval_command_end_to_end(tmp_path, monkeypatch):
     assert status == 0
     (results_file,) = list(out.rglob("results_*.json"))
     check_results(json.loads(results_file.read_text())["results"])
+
+
+def _one_task(ckpt, num_fewshot=None):
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(LM_EVAL_TASKS_DIR), include_defaults=False, metadata={"n_items": 2})
+    return simple_evaluate(
+        model="lightning_iter",
+        model_args=f"ckpt_path={ckpt}",
+        tasks=["primitives_assign_basic_d1"],
+        task_manager=manager,
+        limit=2,
+        batch_size=8,
+        log_samples=True,
+        num_fewshot=num_fewshot,
+    )
+
+
+def test_primitive_tasks_report_their_five_in_prompt_shots_and_add_none(tmp_path, monkeypatch):
+    """lm-eval's n-shot column reads 5 (the prompt's solved examples), and lm-eval puts nothing before the prompt."""
+    from lightning_iter.eval.primitives import test_set
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model())
+    out = _one_task(ckpt)
+    assert out["n-shot"]["primitives_assign_basic_d1"] == 5
+    items = test_set("assign_basic", 1, 2, 5, 0)
+    rows = sorted(out["samples"]["primitives_assign_basic_d1"], key=lambda r: r["doc_id"])
+    assert [r["arguments"][0][0] for r in rows] == [e.prompt for e in items]
+    assert items[0].prompt.count("\n") >= 5  # the five solved examples are in the prompt itself
+
+
+def test_primitive_tasks_reject_another_num_fewshot(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    ckpt = write_checkpoint(tmp_path / "tiny.ckpt", tiny_model())
+    from lightning_iter.errors import ConfigError  # `lightning_iter lm_eval` prints it as one line
+
+    with pytest.raises(ConfigError, match=r"--num_fewshot=3 is not allowed for the reasoning-primitive tasks"):
+        _one_task(ckpt, num_fewshot=3)

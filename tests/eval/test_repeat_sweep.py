@@ -50,6 +50,20 @@ def test_sweep_measures_each_repeat_count_on_the_same_batches(ckpt, tmp_path):
         repeat_sweep(model, 3, 9, 1, [], progress=False)
 
 
+def test_the_sweep_figure_puts_each_chance_level_in_the_legend(tmp_path, monkeypatch):
+    import lightning_iter.eval.repeat_sweep as module
+
+    figures = []
+    monkeypatch.setattr(module, "save_figure_atomic", lambda fig, path: figures.append(fig))
+    accuracy = {"copy_random@0": 0.1, "assign_basic@0": 0.2, "assign_basic@1": 0.4}
+    rows = [{"extra": r, "depth": 4 + 2 * r, "primitives": accuracy, "primitives_mean": 0.15} for r in range(2)]
+    write_sweep({"block": [1, 3], "base_plan": [0, 1, 2, 3], "n_unique": 4, "rows": rows}, tmp_path)
+    (ax,) = figures[0].axes
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "chance 10 % (copy_random)" in labels and "chance 20 % (assign_basic)" in labels
+    assert ax.get_ylabel() == "reasoning-primitive accuracy (%)"
+
+
 def test_primitives_measure_plugs_in(ckpt):
     loaded = load_model(ckpt)
     measure = primitives_measure(loaded.tokenizer, tasks=["copy_random"], n_items=2, shots=1, batch_size=2)

@@ -340,7 +340,10 @@ def files(tmp_path_factory):
 def test_bad_input_gives_one_line_naming_the_field(row, files, capsys, recwarn):
     from lightning_iter.cli import main
 
-    rc = main(fill(row.argv, files))
+    argv = fill(row.argv, files)
+    if argv[0] == "fit" and "--ckpt_path" not in argv:  # a fresh fit per row: its own run directory (run_dir.py)
+        argv.append(f"--run_name={''.join(c if c.isalnum() or c in '._-' else '-' for c in row.name)}")
+    rc = main(argv)
     out, err = capsys.readouterr()
     field = fill((row.field,), files)[0]
     if row.expect == "error":

@@ -72,10 +72,10 @@ def test_adaptive_depth_exits_early_or_runs_all_passes():
     prompt = torch.randint(0, CONFIG.vocab_size, (1, 5))
     exact = generate(model, prompt, 6)
     never = generate(model, prompt, 6, adaptive=AdaptiveDepth(threshold=1e-12))
-    assert never.passes == [2] * 5 and never.mean_passes == 2.0
+    assert never.passes == [[2] * 5] and never.mean_passes == 2.0
     assert torch.equal(never.tokens, exact.tokens)
     always = generate(model, prompt, 6, adaptive=AdaptiveDepth(threshold=1e9))
-    assert always.passes == [1] * 5
+    assert always.passes == [[1] * 5]
     kl = generate(model, prompt, 6, cache="shared", adaptive=AdaptiveDepth(threshold=1e9, criterion="kl"))
     assert kl.mean_passes == 1.0
     with pytest.raises(ConfigError, match="needs a KV cache"):
@@ -91,6 +91,6 @@ def test_adaptive_depth_compares_a_pass_with_its_own_input():
             model.layers[index].mlp.down_proj.weight.zero_()
     prompt = torch.randint(0, CONFIG.vocab_size, (1, 5))
     result = generate(model, prompt, 4, adaptive=AdaptiveDepth(threshold=1e-6))
-    assert result.passes == [1] * 3
+    assert result.passes == [[1] * 3]
     with pytest.raises(ConfigError, match="repeats none"):
         generate(Transformer(CONFIG), prompt, 2, adaptive=AdaptiveDepth(threshold=0.1))

@@ -1,5 +1,6 @@
 """`kernels: triton` in the model config runs the Triton kernels (interpreted on CPU) with the same training losses."""
 
+import pytest
 import torch
 
 from lightning_iter import kernels
@@ -35,3 +36,19 @@ def test_auto_means_triton_on_cuda_and_torch_elsewhere():
     assert _backend("auto", torch.zeros(1)) == "torch"
     assert _backend("triton", torch.zeros(1)) == "triton"
     assert _backend("torch", torch.zeros(1)) == "torch"
+
+
+def test_bf16_autocast_trains_with_an_fp32_residual_stream():
+    """`precision: bf16-mixed` (the paper recipes): attention outputs come out of autocast in bf16 while the residual
+    stream stays fp32; the fused add+norm must take them together (it refuses mixed dtypes)."""
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_name("tiny", kernels="torch", **SHAPE))
+    x = torch.randint(0, 64, (2, 9), generator=torch.Generator().manual_seed(0))
+    reference = model.loss(x[:, :-1], x[:, 1:])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model.hidden_states(x[:, :-1])
+        loss = model.loss(x[:, :-1], x[:, 1:])
+    assert hidden.dtype == torch.float32
+    loss.backward()
+    assert torch.isfinite(loss) and float(loss) == pytest.approx(float(reference), rel=2e-2)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
