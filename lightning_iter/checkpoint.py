@@ -194,13 +194,22 @@ def diagnose_checkpoint(path: str | Path, source: str | None = None) -> tuple[st
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # noqa: BLE001 - any failure to load is the reason it is skipped
         return f"unloadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})", None
+    problem = _entry_problem(checkpoint, path, source)
+    if problem is not None:
+        return problem
+    if "state_dict" not in checkpoint or "global_step" not in checkpoint:
+        return "not a Lightning training checkpoint (no state_dict / global_step)", None
+    return None, None
+
+
+def _entry_problem(checkpoint: Any, path: Path, source: str | None) -> tuple[str, CheckpointError | None] | None:
+    """`diagnose_checkpoint`'s answer when the loaded `checkpoint` (a file's dict or a directory's metadata) has no
+    valid lightning_iter entry; None when it has one."""
     try:
         read_entry(checkpoint, source if source is not None and isinstance(checkpoint, dict) else str(path))
     except CheckpointError as err:
         return str(err), err if isinstance(checkpoint, dict) else None
-    if "state_dict" not in checkpoint or "global_step" not in checkpoint:
-        return "not a Lightning training checkpoint (no state_dict / global_step)", None
-    return None, None
+    return None
 
 
 def _diagnose_directory(path: Path, source: str | None) -> tuple[str | None, CheckpointError | None]:
@@ -212,10 +221,9 @@ def _diagnose_directory(path: Path, source: str | None) -> tuple[str | None, Che
         metadata = load_metadata(path)
     except Exception as err:  # noqa: BLE001 - any failure to load is the reason it is skipped
         return f"a distributed checkpoint whose {METADATA_FILE} is unloadable ({type(err).__name__})", None
-    try:
-        read_entry(metadata, source if source is not None and isinstance(metadata, dict) else str(path))
-    except CheckpointError as err:
-        return str(err), err if isinstance(metadata, dict) else None
+    problem = _entry_problem(metadata, path, source)
+    if problem is not None:
+        return problem
     if "global_step" not in metadata:
         return f"not a Lightning training checkpoint (no global_step in its {METADATA_FILE})", None
     return None, None

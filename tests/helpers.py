@@ -169,3 +169,43 @@ def assert_ranks_grew_identically(ranks: list[dict[str, Any]]) -> None:
     for index in s0:
         for key in ("exp_avg", "exp_avg_sq", "step"):
             torch.testing.assert_close(s0[index][key], s1[index][key], rtol=0, atol=0)
+
+
+def tiny_fit_args(max_steps: int, val_check_interval: int) -> list[str]:
+    """Command-line overrides that make `configs/quickstart.yaml` a seconds-long fit: a 3-layer d=32 LIDAS grown
+    from 1 layer over 4 steps, batches of 2 x 16 tokens, logging every step, no progress bar."""
+    return [
+        "--model.arch_overrides",
+        '{"n_layers": 3, "d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64}',
+        "--model.depth",
+        '{"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 4}',
+        "--model.warmup_steps",
+        "1",
+        "--data.seq_len",
+        "16",
+        "--data.batch_size",
+        "2",
+        "--data.val_size",
+        "4",
+        "--trainer.max_steps",
+        str(max_steps),
+        "--trainer.val_check_interval",
+        str(val_check_interval),
+        "--trainer.log_every_n_steps",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+
+
+def keep_figures(monkeypatch: Any, module: Any) -> list[Any]:
+    """The figures `module.save_figure` is given from now on, kept for inspection (they are still saved)."""
+    kept: list[Any] = []
+    save = module.save_figure
+
+    def keep(fig: Any, path: Any) -> Any:
+        kept.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(module, "save_figure", keep)
+    return kept

@@ -3,19 +3,13 @@
 import pytest
 
 from lightning_iter.analysis import io
+from tests.helpers import keep_figures
 
 
 @pytest.fixture
 def figures(monkeypatch):
-    kept = []
-    save = io.save_figure
-
-    def keep(fig, path):
-        kept.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(io, "save_figure", keep)
-    return kept
+    """The figures io writes, kept for inspection (they are still saved)."""
+    return keep_figures(monkeypatch, io)
 
 
 def test_depth_ticks_thin_out_from_zero():

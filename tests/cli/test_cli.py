@@ -12,33 +12,13 @@ import yaml
 from lightning_iter.cli import main
 from lightning_iter.depth import get_strategy
 from lightning_iter.model import ModelConfig
+from tests.helpers import tiny_fit_args
 
 ROOT = Path(__file__).resolve().parents[2]
 # configs/paper/recipes/ holds group files the paper configs nest (tests/configs/test_paper_configs.py parses them)
 CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "recipes" not in p.parts)
 
-TINY_FIT = [
-    "--model.arch_overrides",
-    '{"n_layers": 3, "d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64}',
-    "--model.depth",
-    '{"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 4}',
-    "--model.warmup_steps",
-    "1",
-    "--data.seq_len",
-    "16",
-    "--data.batch_size",
-    "2",
-    "--data.val_size",
-    "4",
-    "--trainer.max_steps",
-    "6",
-    "--trainer.val_check_interval",
-    "3",
-    "--trainer.log_every_n_steps",
-    "1",
-    "--trainer.enable_progress_bar",
-    "false",
-]
+TINY_FIT = tiny_fit_args(max_steps=6, val_check_interval=3)
 
 
 def run_cli(*args, cwd=None):

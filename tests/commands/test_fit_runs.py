@@ -9,30 +9,12 @@ from pathlib import Path
 import pytest
 
 from lightning_iter.cli import main
+from tests.helpers import tiny_fit_args
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = str(ROOT / "configs/quickstart.yaml")
 TINY = [
-    "--model.arch_overrides",
-    '{"n_layers": 3, "d_model": 32, "n_heads": 2, "n_kv_heads": 1, "ffn_dim": 64}',
-    "--model.depth",
-    '{"name": "lidas", "block_size": 1, "initial_depth": 1, "horizon": 4}',
-    "--model.warmup_steps",
-    "1",
-    "--data.seq_len",
-    "16",
-    "--data.batch_size",
-    "2",
-    "--data.val_size",
-    "4",
-    "--trainer.max_steps",
-    "4",
-    "--trainer.val_check_interval",
-    "2",
-    "--trainer.log_every_n_steps",
-    "1",
-    "--trainer.enable_progress_bar",
-    "false",
+    *tiny_fit_args(max_steps=4, val_check_interval=2),
     "--trainer.accelerator",
     "cpu",
     "--trainer.precision",

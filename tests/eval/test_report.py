@@ -6,6 +6,7 @@ import pytest
 
 from lightning_iter.errors import ConfigError
 from lightning_iter.eval import report
+from tests.helpers import keep_figures
 
 # seed 004 Table 6, 1.7B LIDAS: copying random / real, variable assignment basic / code / math at depth 0
 LIDAS = {"copy_random@0": 0.284, "copy_real@0": 0.310, "assign_basic@0": 0.367, "assign_code@0": 0.718}
@@ -70,16 +71,8 @@ def test_wilson_interval_matches_known_values():
 
 @pytest.fixture
 def figures(monkeypatch):
-    """The figures the report writes, kept for inspection (they are still saved)."""
-    kept = []
-    save = report.save_figure
-
-    def keep(fig, path):
-        kept.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(report, "save_figure", keep)
-    return kept
+    """The figures report writes, kept for inspection (they are still saved)."""
+    return keep_figures(monkeypatch, report)
 
 
 def test_bar_chart_has_intervals_chance_in_the_legend_and_percent(figures, tmp_path):
